@@ -1,0 +1,18 @@
+"""Problem data: instances, readers and writers, generators and independent checkers."""
+
+from instances.catalog import BestKnown, best_known, bundled_names, family_of, load
+from instances.errors import InputError
+from instances.jobshop import Evaluation, JobShop, Schedule, evaluate
+
+__all__ = [
+    "BestKnown",
+    "Evaluation",
+    "InputError",
+    "JobShop",
+    "Schedule",
+    "best_known",
+    "bundled_names",
+    "evaluate",
+    "family_of",
+    "load",
+]

@@ -1,0 +1,92 @@
+"""The bundled benchmark instances, their best known bounds, and `load` by name or path."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from instances.errors import InputError
+from instances.jobshop import JobShop
+from instances.jobshop_formats import parse_jobshop, read_jobshop
+
+FAMILIES = ("abz", "dmu", "ft", "la", "orb", "swv", "ta", "yn")
+_ALIASES = {"mt06": "ft06", "mt10": "ft10", "mt20": "ft20"}
+
+
+@dataclass(frozen=True)
+class BestKnown:
+    """Best known bounds of a benchmark instance (from bounds.json, with its source)."""
+
+    lower_bound: int
+    upper_bound: int
+    source: str
+
+    @property
+    def closed(self) -> bool:
+        return self.lower_bound == self.upper_bound
+
+
+def _data_dir():
+    return resources.files("instances") / "data" / "jssp"
+
+
+@cache
+def bundled_names() -> dict[str, str]:
+    """Bundled instance name -> family, in a natural order (ta01 before ta10)."""
+    names = {}
+    for family in FAMILIES:
+        for entry in (_data_dir() / family).iterdir():
+            if entry.name.endswith(".txt"):
+                names[entry.name[:-4]] = family
+
+    def natural(name: str) -> tuple:
+        prefix, number = re.match(r"([a-z]+)(\d*)", name).groups()
+        return prefix, int(number or 0)
+
+    return {name: names[name] for name in sorted(names, key=natural)}
+
+
+@cache
+def _bounds() -> dict[str, dict]:
+    return json.loads((_data_dir() / "bounds.json").read_text())
+
+
+def best_known(name: str) -> BestKnown | None:
+    """The best known bounds of a bundled instance, or None for any other name."""
+    entry = _bounds().get(_ALIASES.get(name.lower(), name.lower()))
+    if entry is None:
+        return None
+    return BestKnown(entry["lower_bound"], entry["upper_bound"], entry["source"])
+
+
+def family_of(name: str) -> str | None:
+    return bundled_names().get(_ALIASES.get(name.lower(), name.lower()))
+
+
+def load_bundled(name: str) -> JobShop:
+    """A bundled instance by name (ta01, ft10, dmu42, ...)."""
+    key = _ALIASES.get(name.lower(), name.lower())
+    family = bundled_names().get(key)
+    if family is None:
+        raise InputError(f"'{name}' is not a bundled instance (see `cpsched instances`)")
+    text = (_data_dir() / family / f"{key}.txt").read_text()
+    return parse_jobshop(text, f"{key}.txt", key, "standard")
+
+
+def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop:
+    """An existing file path (format detected unless given), else a bundled instance name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return read_jobshop(path, fmt)
+    if family_of(str(name_or_path)) is not None:
+        return load_bundled(str(name_or_path))
+    if path.exists():
+        raise InputError("not a regular file", source=str(path))
+    raise InputError(
+        f"'{name_or_path}' is neither a file nor a bundled instance name "
+        "(`cpsched instances` lists the bundled ones)"
+    )

@@ -1,0 +1,38 @@
+"""`Result`: what every method of every family returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("optimal", "feasible", "infeasible", "unknown")
+
+
+@dataclass
+class Result:
+    """The outcome of a solve. `solution` has been checked by the family's `evaluate`.
+
+    `trace` holds (seconds, objective, bound) each time the incumbent or the bound moved;
+    `metrics` holds family-specific numbers (gaps, sizes, ...).
+    """
+
+    status: str
+    objective: float | None
+    bound: float | None
+    solution: Any
+    method: str
+    wall_time: float
+    trace: list[tuple[float, float | None, float | None]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the solution, as JSON-ready values."""
+        return {
+            "status": self.status,
+            "objective": self.objective,
+            "bound": self.bound,
+            "method": self.method,
+            "wall_time": round(self.wall_time, 3),
+            **self.metrics,
+            "trace": [[round(t, 3), o, b] for t, o, b in self.trace],
+        }

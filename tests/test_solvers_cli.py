@@ -1,0 +1,110 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from solvers.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_solve_prints_one_summary_line_and_writes_a_checkable_schedule(tmp_path):
+    out = tmp_path / "ft06.json"
+    result = run("solve", "ft06", "--time-limit", 10, "--quiet", "--output", out)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "instance=ft06  size=6x6  makespan=55  bound=55  gap_to_bound=0.00%  best_known=55  "
+        "gap_to_best_known=0.00%  status=optimal  seconds=" + result.output.split("seconds=")[1].strip()
+    ]
+    document = json.loads(out.read_text())
+    assert document["instance"] == "ft06" and document["makespan"] == 55
+    checked = run("check", "ft06", out)
+    assert checked.exit_code == 0 and checked.output == "feasible  instance=ft06  makespan=55\n"
+
+
+def test_solve_json_output_is_parseable():
+    result = run("solve", "ft06", "-t", 10, "--quiet", "--json", "--method", "cpsat-plain")
+    summary = json.loads(result.output)
+    assert summary["objective"] == 55 and summary["status"] == "optimal"
+    assert summary["method"] == "cpsat-plain" and summary["instance"] == "ft06"
+
+
+def test_check_lists_every_violation_and_exits_1(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"starts": [[0] * 6 for _ in range(6)]}))
+    result = run("check", "ft06", path)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("infeasible  instance=ft06  violations=")
+    assert "  job 0 operation 1 starts at 0 before its predecessor ends at 1" in lines
+
+
+def test_check_refuses_a_schedule_for_another_instance(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"instance": "ft10", "starts": [[0] * 10] * 10}))
+    result = run("check", "ft06", path)
+    assert result.exit_code == 2
+    assert result.output == f"error: {path}: schedule is for instance 'ft10', not 'ft06'\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["solve", "nope"], "error: 'nope' is neither a file nor a bundled instance name "
+                            "(`cpsched instances` lists the bundled ones)\n"),
+        (["check", "ft06", "missing.json"], "error: missing.json: cannot read the file: No such file or directory\n"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and result.output == message
+
+
+def test_a_malformed_instance_file_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.txt"
+    path.write_text("2 2\n0 5 1\n")
+    result = run("solve", path, "--quiet")
+    assert result.exit_code == 2
+    assert result.output == (f"error: {path}:2: job 0 has 3 numbers; expected machine/duration pairs "
+                             "(an even count): the line may be truncated\n")
+
+
+def test_instances_lists_a_family_with_sizes_and_bounds():
+    result = run("instances", "--family", "ft")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[1:] == [
+        "ft06    ft      6x6            55      55  optimal",
+        "ft10    ft      10x10         930     930  optimal",
+        "ft20    ft      20x5         1165    1165  optimal",
+    ]
+    listed = json.loads(run("instances", "--json").output)
+    assert len(listed) == 242 and listed[0]["name"] == "abz5"
+
+
+def test_gantt_chart_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    chart = tmp_path / "chart.png"
+    result = run("solve", "ft06", "-t", 5, "--quiet", "--gantt", chart)
+    assert result.exit_code == 0
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path):
+    out = tmp_path / "ta41.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "solvers.cli", "solve", "ta41", "-t", "60", "--output", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "status=feasible (interrupted)" in stdout
+    assert "incumbent" in stderr
+    assert run("check", "ta41", out).exit_code == 0

@@ -1,0 +1,58 @@
+import time
+
+import pytest
+
+from cpmodels.jobshop import build
+from instances import InputError, evaluate, load
+from learned_pdr import RULES, dispatch
+from solvers import solve
+from solvers.cpsat import hinted_values, objective_of, run_cpsat
+
+
+@pytest.mark.parametrize("method", ["cpsat", "cpsat-plain"])
+def test_both_methods_prove_known_optima(method, ft06):
+    result = solve(ft06, method, time_limit=20)
+    assert (result.status, result.objective, result.bound) == ("optimal", 55, 55)
+    assert evaluate(ft06, result.solution).makespan == result.objective
+    assert result.metrics["gap_to_best_known"] == 0.0
+    assert result.method == method
+
+
+def test_la01_optimum_from_the_library_api():
+    result = solve(load("la01"), time_limit=20)
+    assert result.objective == 666 and result.status == "optimal"
+
+
+def test_trace_improves_monotonically(ft06):
+    result = solve(ft06, "cpsat-plain", time_limit=20)
+    objectives = [o for _, o, _ in result.trace if o is not None]
+    assert objectives == sorted(objectives, reverse=True) and objectives[-1] == 55
+
+
+def test_hint_is_the_first_incumbent_even_without_time_to_search():
+    problem = load("ta41")
+    hint = dispatch(problem, "mwkr")
+    built = build(problem, hint=hint)
+    values = hinted_values(built.model)
+    assert objective_of(built.model, values) == evaluate(problem, hint).makespan
+    started = time.monotonic()
+    outcome = run_cpsat(built.model, deadline=started - 1, started=started)
+    assert outcome.status == "feasible"
+    assert outcome.objective == evaluate(problem, hint).makespan
+    assert evaluate(problem, built.decode(outcome.values)).feasible
+
+
+def test_a_solve_never_returns_worse_than_its_warm_start():
+    problem = load("ta71")
+    best_rule = min(evaluate(problem, dispatch(problem, rule)).makespan for rule in RULES)
+    result = solve(problem, "cpsat", time_limit=3)
+    assert result.objective <= best_rule
+    assert evaluate(problem, result.solution).feasible
+    assert result.bound >= problem.lower_bound()
+
+
+def test_bad_arguments_are_input_errors(ft06):
+    with pytest.raises(InputError, match="unknown method 'magic'; choose one of cpsat-plain, cpsat"):
+        solve(ft06, "magic")
+    with pytest.raises(InputError, match="time limit must be positive"):
+        solve(ft06, time_limit=0)
