@@ -7,7 +7,7 @@ known schedule, start domains cut by heads and tails, and an optional cumulative
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -23,6 +23,9 @@ class JobShopModelOptions:
     tighten_domains: bool = False  # start of each op within [head, horizon - duration - tail]
     cumulative_relaxation: bool = False  # all operations on a cumulative of capacity n_machines
 
+    def as_kwargs(self) -> dict:
+        return asdict(self)
+
 
 @dataclass
 class JobShopModel:
@@ -37,17 +40,31 @@ class JobShopModel:
         """The schedule in a full vector of variable values (as the solver's response holds it)."""
         return Schedule(np.asarray(values, dtype=np.int64)[self.start_indices])
 
+    def values_of(self, problem: JobShop, schedule: Schedule) -> np.ndarray:
+        """A full variable vector for `schedule`: every start, and its makespan."""
+        values = np.zeros(len(self.model.proto.variables), dtype=np.int64)
+        values[self.start_indices] = schedule.starts
+        values[self.makespan_index] = problem.makespan_of(schedule.starts)
+        return values
+
 
 def build(
-    problem: JobShop, hint: Schedule | None = None, options: JobShopModelOptions | None = None
+    problem: JobShop,
+    hint: Schedule | None = None,
+    *,
+    horizon: int | None = None,
+    tighten_domains: bool = False,
+    cumulative_relaxation: bool = False,
 ) -> JobShopModel:
-    """Encode `problem`; with `hint`, every start and the makespan are hinted (a complete hint)."""
-    options = options or JobShopModelOptions()
+    """Encode `problem` (options as in `JobShopModelOptions`).
+
+    With `hint`, every start and the makespan are hinted: a complete hint. Zero-duration operations
+    stay out of the NoOverlap (CP-SAT would let them block a machine; `evaluate` does not)."""
     model = cp_model.CpModel()
     model.name = problem.name
     durations = problem.durations.tolist()
-    horizon = problem.sum_of_durations() if options.horizon is None else int(options.horizon)
-    if options.tighten_domains:
+    horizon = problem.sum_of_durations() if horizon is None else int(horizon)
+    if tighten_domains:
         lows = problem.heads.tolist()
         highs = (horizon - problem.durations - problem.tails).tolist()
     else:
@@ -55,23 +72,25 @@ def build(
         highs = [horizon] * problem.n_operations
 
     starts = [model.new_int_var(lo, hi, "") for lo, hi in zip(lows, highs)]
-    intervals = [model.new_fixed_size_interval_var(s, d, "") for s, d in zip(starts, durations)]
     is_last = problem.is_last.tolist()
     for op in range(problem.n_operations - 1):
         if not is_last[op]:
             model.add(starts[op + 1] >= starts[op] + durations[op])
 
-    machine_of = problem.machines.tolist()
+    busy = np.flatnonzero(problem.durations > 0).tolist()
+    intervals = {op: model.new_fixed_size_interval_var(starts[op], durations[op], "") for op in busy}
     per_machine: list[list] = [[] for _ in range(problem.n_machines)]
-    for op, machine in enumerate(machine_of):
-        per_machine[machine].append(intervals[op])
+    machine_of = problem.machines.tolist()
+    for op in busy:
+        per_machine[machine_of[op]].append(intervals[op])
     for machine_intervals in per_machine:
         if len(machine_intervals) > 1:
             model.add_no_overlap(machine_intervals)
-    if options.cumulative_relaxation and problem.n_machines > 1:
-        model.add_cumulative(intervals, [1] * len(intervals), problem.n_machines)
+    if cumulative_relaxation and problem.n_machines > 1:
+        model.add_cumulative(list(intervals.values()), [1] * len(intervals), problem.n_machines)
 
-    makespan = model.new_int_var(problem.lower_bound(), max(horizon, problem.lower_bound()), "makespan")
+    lower_bound = problem.lower_bound
+    makespan = model.new_int_var(lower_bound, max(horizon, lower_bound), "makespan")
     for op in np.flatnonzero(problem.is_last).tolist():
         model.add(makespan >= starts[op] + durations[op])
     model.minimize(makespan)
@@ -88,10 +107,9 @@ def build(
 
 
 def hint_schedule(built: JobShopModel, problem: JobShop, schedule: Schedule) -> None:
-    """Hint every start variable and the makespan, so that the hint is complete and feasible."""
-    proto = built.model.proto
+    """Hint every variable (each start and the makespan), so that the hint is complete."""
     built.model.clear_hints()
-    starts = np.asarray(schedule.starts, dtype=np.int64)
-    makespan = int((starts + problem.durations).max()) if problem.n_operations else 0
-    proto.solution_hint.vars.extend(built.start_indices.tolist() + [built.makespan_index])
-    proto.solution_hint.values.extend(starts.tolist() + [makespan])
+    values = built.values_of(problem, schedule)
+    hint = built.model.proto.solution_hint
+    hint.vars.extend(range(len(values)))
+    hint.values.extend(values.tolist())

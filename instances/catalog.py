@@ -9,6 +9,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from instances.errors import InputError
 from instances.jobshop import JobShop
 from instances.jobshop_formats import parse_jobshop, read_jobshop
@@ -21,9 +23,15 @@ _ALIASES = {"mt06": "ft06", "mt10": "ft10", "mt20": "ft20"}
 class BestKnown:
     """Best known bounds of a benchmark instance (from bounds.json, with its source)."""
 
+    jobs: int
+    machines: int
     lower_bound: int
     upper_bound: int
     source: str
+
+    @property
+    def size(self) -> str:
+        return f"{self.jobs}x{self.machines}"
 
     @property
     def closed(self) -> bool:
@@ -55,21 +63,43 @@ def _bounds() -> dict[str, dict]:
     return json.loads((_data_dir() / "bounds.json").read_text())
 
 
+def _key(name: str) -> str:
+    """The bundled name a user's spelling refers to (case, and the mt aliases of ft)."""
+    return _ALIASES.get(name.lower(), name.lower())
+
+
 def best_known(name: str) -> BestKnown | None:
     """The best known bounds of a bundled instance, or None for any other name."""
-    entry = _bounds().get(_ALIASES.get(name.lower(), name.lower()))
+    entry = _bounds().get(_key(name))
     if entry is None:
         return None
-    return BestKnown(entry["lower_bound"], entry["upper_bound"], entry["source"])
+    return BestKnown(entry["jobs"], entry["machines"], entry["lower_bound"], entry["upper_bound"], entry["source"])
 
 
 def family_of(name: str) -> str | None:
-    return bundled_names().get(_ALIASES.get(name.lower(), name.lower()))
+    return bundled_names().get(_key(name))
 
 
+def best_known_for(problem: JobShop) -> BestKnown | None:
+    """The best known bounds if `problem` IS a bundled instance (same name and same data), so that
+    an edited copy of ta01.txt is not compared with ta01's record."""
+    known = best_known(problem.name)
+    if known is None:
+        return None
+    bundled = load_bundled(problem.name)
+    same = (
+        problem.n_machines == bundled.n_machines
+        and np.array_equal(problem.job_starts, bundled.job_starts)
+        and np.array_equal(problem.machines, bundled.machines)
+        and np.array_equal(problem.durations, bundled.durations)
+    )
+    return known if same else None
+
+
+@cache
 def load_bundled(name: str) -> JobShop:
     """A bundled instance by name (ta01, ft10, dmu42, ...)."""
-    key = _ALIASES.get(name.lower(), name.lower())
+    key = _key(name)
     family = bundled_names().get(key)
     if family is None:
         raise InputError(f"'{name}' is not a bundled instance (see `cpsched instances`)")

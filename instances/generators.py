@@ -52,6 +52,7 @@ def demirkol(n_jobs: int, n_machines: int, seed: int, two_sets: bool, name: str 
 
     machines, durations = [], []
     half = n_machines // 2
+    first_seed = seed
     for _ in range(n_jobs):
         keys = [draw() for _ in range(n_machines)]
         if two_sets:
@@ -62,7 +63,7 @@ def demirkol(n_jobs: int, n_machines: int, seed: int, two_sets: bool, name: str 
         machines.append(route)
         durations.append([1 + int(float(draw()) * 200) for _ in route])
     kind = "cscmax" if two_sets else "rcmax"
-    name = name or f"{kind}_{n_jobs}x{n_machines}_{seed}"
+    name = name or f"{kind}_{n_jobs}x{n_machines}_{first_seed}"
     return JobShop.from_matrices(name, np.array(machines), np.array(durations))
 
 

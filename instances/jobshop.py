@@ -7,7 +7,6 @@ operation; jobs may have different numbers of operations.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -29,6 +28,12 @@ class JobShop:
     def __post_init__(self) -> None:
         for array in (self.machines, self.durations, self.job_starts):
             array.setflags(write=False)
+        if self.n_jobs < 1 or np.any(np.diff(self.job_starts) < 1):
+            raise InputError(f"{self.name}: every job needs at least one operation")
+        if self.machines.min() < 0 or self.machines.max() >= self.n_machines:
+            raise InputError(f"{self.name}: machine numbers must lie in 0..{self.n_machines - 1}")
+        if self.durations.min() < 0:
+            raise InputError(f"{self.name}: durations must not be negative")
 
     @classmethod
     def from_jobs(cls, name: str, n_machines: int, jobs: list[list[tuple[int, int]]]) -> JobShop:
@@ -76,11 +81,17 @@ class JobShop:
         return np.repeat(np.arange(self.n_jobs), np.diff(self.job_starts))
 
     @cached_property
+    def is_first(self) -> np.ndarray:
+        """True for the first operation of each job."""
+        first = np.zeros(self.n_operations, dtype=bool)
+        first[self.job_starts[:-1]] = True
+        return first
+
+    @cached_property
     def is_last(self) -> np.ndarray:
         """True for the last operation of each job."""
         last = np.zeros(self.n_operations, dtype=bool)
-        ends = self.job_starts[1:][np.diff(self.job_starts) > 0] - 1
-        last[ends] = True
+        last[self.job_starts[1:] - 1] = True
         return last
 
     @cached_property
@@ -90,32 +101,40 @@ class JobShop:
         return cumulative - cumulative[self.job_starts[:-1]].repeat(np.diff(self.job_starts))
 
     @cached_property
+    def job_work(self) -> np.ndarray:
+        """Total duration of each job."""
+        return np.add.reduceat(self.durations, self.job_starts[:-1])
+
+    @cached_property
     def tails(self) -> np.ndarray:
         """Total duration of the operations after each one in its job."""
-        job_totals = np.add.reduceat(self.durations, self.job_starts[:-1]) if self.n_operations else []
-        totals = np.repeat(np.asarray(job_totals, dtype=np.int64), np.diff(self.job_starts))
-        return totals - self.heads - self.durations
+        return np.repeat(self.job_work, np.diff(self.job_starts)) - self.heads - self.durations
 
     def job(self, j: int) -> list[tuple[int, int]]:
         """The (machine, duration) pairs of job j."""
         ops = range(self.job_starts[j], self.job_starts[j + 1])
         return [(int(self.machines[o]), int(self.durations[o])) for o in ops]
 
+    @cached_property
     def lower_bound(self) -> int:
         """max(job bound, machine bound): the longest job, and each machine's load plus the
         smallest head and smallest tail of the operations it runs."""
-        if self.n_operations == 0:
-            return 0
-        bound = int((self.heads + self.durations + self.tails).max())
-        for m in range(self.n_machines):
-            on_m = self.machines == m
-            if on_m.any():
-                load = int(self.durations[on_m].sum())
-                bound = max(bound, int(self.heads[on_m].min()) + load + int(self.tails[on_m].min()))
-        return bound
+        load = np.bincount(self.machines, weights=self.durations, minlength=self.n_machines)
+        big = np.iinfo(np.int64).max
+        min_head = np.full(self.n_machines, big)
+        np.minimum.at(min_head, self.machines, self.heads)
+        min_tail = np.full(self.n_machines, big)
+        np.minimum.at(min_tail, self.machines, self.tails)
+        used = min_head < big
+        machine_bound = (load[used].astype(np.int64) + min_head[used] + min_tail[used]).max()
+        return int(max(self.job_work.max(), machine_bound))
 
     def sum_of_durations(self) -> int:
         return int(self.durations.sum())
+
+    def makespan_of(self, starts: np.ndarray) -> int:
+        """The makespan of start times (not checked: see `evaluate`)."""
+        return int((np.asarray(starts, dtype=np.int64) + self.durations).max())
 
 
 @dataclass
@@ -153,8 +172,9 @@ def evaluate(problem: JobShop, schedule: Schedule) -> Evaluation:
     """Check a schedule against the instance, independently of any solver.
 
     Checks that there is one integer start >= 0 per operation, that each operation starts after its
-    job predecessor ends, and that no two operations of positive duration overlap on a machine.
-    Zero-duration operations occupy no machine time (as in CP-SAT's NoOverlap).
+    job predecessor ends, and that no two operations of positive duration overlap on a machine
+    (each overlapping operation is reported once, against the one it collides with). A
+    zero-duration operation occupies no machine time.
     """
     starts = np.asarray(schedule.starts)
     if starts.shape != (problem.n_operations,):
@@ -177,90 +197,15 @@ def evaluate(problem: JobShop, schedule: Schedule) -> Evaluation:
         )
 
     busy = np.flatnonzero(problem.durations > 0)
-    order = busy[np.lexsort((starts[busy], problem.machines[busy]))]
-    for k, op in enumerate(order):
-        for other in order[k + 1 :]:
-            if problem.machines[other] != problem.machines[op] or starts[other] >= ends[op]:
-                break
+    order = busy[np.lexsort((starts[busy], problem.machines[busy]))].tolist()
+    machine_of, start_of, end_of = problem.machines.tolist(), starts.tolist(), ends.tolist()
+    latest = -1  # the operation with the latest end so far on the current machine
+    for op in order:
+        if latest >= 0 and machine_of[latest] == machine_of[op] and start_of[op] < end_of[latest]:
             violations.append(
-                f"machine {problem.machines[op]}: {where(op)} [{starts[op]}, {ends[op]}) overlaps "
-                f"{where(other)} [{starts[other]}, {ends[other]})"
+                f"machine {machine_of[op]}: {where(latest)} [{start_of[latest]}, {end_of[latest]}) overlaps "
+                f"{where(op)} [{start_of[op]}, {end_of[op]})"
             )
-    makespan = int(ends.max()) if problem.n_operations else 0
-    return Evaluation(makespan, violations)
-
-
-def schedule_from_json(problem: JobShop, document: object, source: str) -> Schedule:
-    """Read a schedule document: {"starts": [[start of each operation] per job]}, or
-    {"operations": [{"job": j, "operation": k, "start": s}, ...]} as other tools write it."""
-    if isinstance(document, dict) and "instance" in document and document["instance"] != problem.name:
-        if isinstance(document["instance"], str) and problem.name:
-            raise InputError(
-                f"schedule is for instance '{document['instance']}', not '{problem.name}'",
-                source=source,
-            )
-    if isinstance(document, dict) and "starts" in document:
-        return _schedule_from_start_lists(problem, document["starts"], source)
-    if isinstance(document, dict) and "operations" in document:
-        return _schedule_from_operation_list(problem, document["operations"], source)
-    raise InputError(
-        'expected a JSON object with "starts" (one list per job) or "operations"', source=source
-    )
-
-
-def _schedule_from_start_lists(problem: JobShop, lists: object, source: str) -> Schedule:
-    if not isinstance(lists, list) or len(lists) != problem.n_jobs:
-        count = len(lists) if isinstance(lists, list) else "no"
-        raise InputError(
-            f'"starts" has {count} job lists, but {problem.name} has {problem.n_jobs} jobs',
-            source=source,
-        )
-    starts = np.zeros(problem.n_operations, dtype=np.int64)
-    for j, job_starts in enumerate(lists):
-        expected = int(problem.job_starts[j + 1] - problem.job_starts[j])
-        if not isinstance(job_starts, list) or len(job_starts) != expected:
-            raise InputError(
-                f'"starts" for job {j} must list {expected} start times', source=source
-            )
-        for k, value in enumerate(job_starts):
-            starts[problem.job_starts[j] + k] = _integer(value, f"job {j} operation {k}", source)
-    return Schedule(starts)
-
-
-def _schedule_from_operation_list(problem: JobShop, operations: object, source: str) -> Schedule:
-    if not isinstance(operations, list):
-        raise InputError('"operations" must be a list', source=source)
-    starts = np.zeros(problem.n_operations, dtype=np.int64)
-    given = np.zeros(problem.n_operations, dtype=bool)
-    for entry in operations:
-        if not isinstance(entry, dict) or not {"job", "operation", "start"} <= entry.keys():
-            raise InputError(
-                'each entry of "operations" needs "job", "operation" and "start"', source=source
-            )
-        j = _integer(entry["job"], "job", source)
-        k = _integer(entry["operation"], "operation", source)
-        if not 0 <= j < problem.n_jobs or not 0 <= k < problem.job_starts[j + 1] - problem.job_starts[j]:
-            raise InputError(f"no operation {k} of job {j} in {problem.name}", source=source)
-        starts[problem.job_starts[j] + k] = _integer(entry["start"], f"job {j} operation {k}", source)
-        given[problem.job_starts[j] + k] = True
-    missing = np.flatnonzero(~given)
-    if missing.size:
-        op = int(missing[0])
-        job = int(problem.job_of[op])
-        raise InputError(
-            f"{missing.size} operations have no start, the first: job {job} operation "
-            f"{op - int(problem.job_starts[job])}",
-            source=source,
-        )
-    return Schedule(starts)
-
-
-def _integer(value: object, what: str, source: str) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value != int(value)
-    ):
-        raise InputError(f"{what}: start {value!r} is not an integer", source=source)
-    return int(value)
+        if latest < 0 or machine_of[latest] != machine_of[op] or end_of[op] > end_of[latest]:
+            latest = op
+    return Evaluation(int(ends.max()), violations)

@@ -10,8 +10,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from instances.errors import InputError
-from instances.jobshop import JobShop
+from instances.jobshop import JobShop, Schedule
+from instances.validation import integer
 
 FORMATS = ("standard", "taillard", "json")
 _TAILLARD_HEADER = re.compile(r"nb\s+of\s+jobs", re.IGNORECASE)
@@ -71,16 +74,6 @@ def _numbered_lines(text: str) -> Iterator[tuple[int, list[str]]]:
             yield number, tokens
 
 
-def _integer(token: str, what: str, source: str, line: int, minimum: int | None = 0) -> int:
-    try:
-        value = int(token)
-    except ValueError:
-        raise InputError(f"{what} '{token}' is not an integer", source=source, line=line) from None
-    if minimum is not None and value < minimum:
-        raise InputError(f"{what} {value} is below {minimum}", source=source, line=line)
-    return value
-
-
 def _check_machine(machine: int, n_machines: int, source: str, line: int) -> None:
     if not 0 <= machine < n_machines:
         raise InputError(
@@ -102,8 +95,8 @@ def _parse_standard(text: str, source: str, name: str) -> JobShop:
             source=source,
             line=line,
         )
-    n_jobs = _integer(tokens[0], "number of jobs", source, line, minimum=1)
-    n_machines = _integer(tokens[1], "number of machines", source, line, minimum=1)
+    n_jobs = integer(tokens[0], "number of jobs", source, line, minimum=1)
+    n_machines = integer(tokens[1], "number of machines", source, line, minimum=1)
     jobs: list[list[tuple[int, int]]] = []
     for line, tokens in lines:
         if len(jobs) == n_jobs:
@@ -119,9 +112,9 @@ def _parse_standard(text: str, source: str, name: str) -> JobShop:
             )
         job = []
         for k in range(0, len(tokens), 2):
-            machine = _integer(tokens[k], "machine", source, line, minimum=None)
+            machine = integer(tokens[k], "machine", source, line, minimum=None)
             _check_machine(machine, n_machines, source, line)
-            duration = _integer(tokens[k + 1], "duration", source, line)
+            duration = integer(tokens[k + 1], "duration", source, line, minimum=0)
             job.append((machine, duration))
         jobs.append(job)
     if len(jobs) < n_jobs:
@@ -138,17 +131,19 @@ def _parse_taillard(text: str, source: str, name: str) -> JobShop:
 
     A file of several instances (as Taillard published them) yields the first one."""
     lines = _numbered_lines(text)
-    for line, tokens in lines:
+    for _, tokens in lines:
         if _TAILLARD_HEADER.search(" ".join(tokens)):
             break
+    else:
+        raise InputError("no Taillard header ('Nb of jobs, Nb of Machines, ...') found", source=source)
     values = next(lines, None)
     if values is None:
         raise InputError("the file ends after the 'Nb of jobs' header", source=source)
     line, tokens = values
     if len(tokens) < 2:
         raise InputError("expected 'n_jobs n_machines ...' after the header", source=source, line=line)
-    n_jobs = _integer(tokens[0], "number of jobs", source, line, minimum=1)
-    n_machines = _integer(tokens[1], "number of machines", source, line, minimum=1)
+    n_jobs = integer(tokens[0], "number of jobs", source, line, minimum=1)
+    n_machines = integer(tokens[1], "number of machines", source, line, minimum=1)
     durations = _taillard_block(lines, "times", n_jobs, n_machines, source, "duration")
     machines = _taillard_block(lines, "machines", n_jobs, n_machines, source, "machine")
     jobs = []
@@ -196,7 +191,7 @@ def _taillard_block(
                 source=source,
                 line=line,
             )
-        rows.append([(_integer(token, what, source, line, minimum=0), line) for token in tokens])
+        rows.append([(integer(token, what, source, line, minimum=0), line) for token in tokens])
     return rows
 
 
@@ -239,6 +234,7 @@ def _parse_json(text: str, source: str, name: str) -> JobShop:
                 )
             if duration < 0:
                 raise InputError(f"jobs[{j}][{k}]: duration {duration} is negative", source=source)
+            integer(duration, f"jobs[{j}][{k}]: duration", source)
             pairs.append((machine, duration))
         parsed.append(pairs)
     document_name = document.get("name")
@@ -261,7 +257,7 @@ def format_taillard(problem: JobShop) -> str:
     n, m = problem.n_jobs, problem.n_machines
     rows = [
         "Nb of jobs, Nb of Machines, Time seed, Machine seed, Upper bound, Lower bound",
-        f"{n:>12}{m:>12}{0:>12}{0:>12}{0:>12}{problem.lower_bound():>12}",
+        f"{n:>12}{m:>12}{0:>12}{0:>12}{0:>12}{problem.lower_bound:>12}",
         "Times",
     ]
     durations = problem.durations.reshape(n, m)
@@ -283,3 +279,82 @@ def format_jobshop(problem: JobShop, fmt: str) -> str:
     if fmt not in writers:
         raise InputError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     return writers[fmt](problem)
+
+
+def read_json_document(path: str | Path) -> object:
+    """A JSON file's content, or an InputError naming the file (and line) when it is unreadable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read the file: {error.strerror}", source=str(path)) from None
+    try:
+        return json.loads(decode_text(data, str(path)))
+    except json.JSONDecodeError as error:
+        raise InputError(f"invalid JSON: {error.msg}", source=str(path), line=error.lineno) from None
+
+
+def read_schedule(path: str | Path, problem: JobShop) -> Schedule:
+    """A schedule file for `problem` (see `schedule_from_json` for the two layouts)."""
+    return schedule_from_json(problem, read_json_document(path), str(path))
+
+
+def schedule_from_json(problem: JobShop, document: object, source: str) -> Schedule:
+    """A schedule from a JSON document: {"starts": [[start of each operation] per job]}, or
+    {"operations": [{"job": j, "operation": k, "start": s}, ...]} as other tools write it."""
+    other = document.get("instance") if isinstance(document, dict) else None
+    if isinstance(other, str) and problem.name and other != problem.name:
+        raise InputError(f"schedule is for instance '{other}', not '{problem.name}'", source=source)
+    if isinstance(document, dict) and "starts" in document:
+        return _schedule_from_start_lists(problem, document["starts"], source)
+    if isinstance(document, dict) and "operations" in document:
+        return _schedule_from_operation_list(problem, document["operations"], source)
+    raise InputError(
+        'expected a JSON object with "starts" (one list per job) or "operations"', source=source
+    )
+
+
+def _schedule_from_start_lists(problem: JobShop, lists: object, source: str) -> Schedule:
+    if not isinstance(lists, list) or len(lists) != problem.n_jobs:
+        count = len(lists) if isinstance(lists, list) else "no"
+        raise InputError(
+            f'"starts" has {count} job lists, but {problem.name} has {problem.n_jobs} jobs',
+            source=source,
+        )
+    starts = np.zeros(problem.n_operations, dtype=np.int64)
+    for j, job_starts in enumerate(lists):
+        expected = int(problem.job_starts[j + 1] - problem.job_starts[j])
+        if not isinstance(job_starts, list) or len(job_starts) != expected:
+            raise InputError(
+                f'"starts" for job {j} must list {expected} start times', source=source
+            )
+        for k, value in enumerate(job_starts):
+            starts[problem.job_starts[j] + k] = integer(value, f"start of job {j} operation {k}", source)
+    return Schedule(starts)
+
+
+def _schedule_from_operation_list(problem: JobShop, operations: object, source: str) -> Schedule:
+    if not isinstance(operations, list):
+        raise InputError('"operations" must be a list', source=source)
+    starts = np.zeros(problem.n_operations, dtype=np.int64)
+    given = np.zeros(problem.n_operations, dtype=bool)
+    for entry in operations:
+        if not isinstance(entry, dict) or not {"job", "operation", "start"} <= entry.keys():
+            raise InputError(
+                'each entry of "operations" needs "job", "operation" and "start"', source=source
+            )
+        j = integer(entry["job"], "job", source)
+        k = integer(entry["operation"], "operation", source)
+        if not 0 <= j < problem.n_jobs or not 0 <= k < problem.job_starts[j + 1] - problem.job_starts[j]:
+            raise InputError(f"no operation {k} of job {j} in {problem.name}", source=source)
+        starts[problem.job_starts[j] + k] = integer(entry["start"], f"start of job {j} operation {k}", source)
+        given[problem.job_starts[j] + k] = True
+    missing = np.flatnonzero(~given)
+    if missing.size:
+        op = int(missing[0])
+        job = int(problem.job_of[op])
+        raise InputError(
+            f"{missing.size} operations have no start, the first: job {job} operation "
+            f"{op - int(problem.job_starts[job])}",
+            source=source,
+        )
+    return Schedule(starts)

@@ -40,8 +40,7 @@ def dispatch(problem: JobShop, rule: str = "mwkr", non_delay: bool = False) -> S
     job_end = problem.job_starts[1:]
     job_ready = np.zeros(problem.n_jobs, dtype=np.int64)
     machine_ready = np.zeros(problem.n_machines, dtype=np.int64)
-    remaining_work = np.add.reduceat(problem.durations, problem.job_starts[:-1])
-    remaining_work[np.diff(problem.job_starts) == 0] = 0
+    remaining_work = problem.job_work.copy()
     starts = np.zeros(problem.n_operations, dtype=np.int64)
     active = np.flatnonzero(next_op < job_end)
     while active.size:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -10,15 +13,31 @@ from pathlib import Path
 
 import click
 
-from instances import InputError, JobShop, best_known, bundled_names, evaluate, family_of, load
+from instances import InputError, JobShop, best_known, bundled_names, evaluate, load
 from instances.catalog import FAMILIES
-from instances.jobshop import schedule_from_json
-from instances.jobshop_formats import FORMATS, decode_text
+from instances.jobshop_formats import FORMATS, read_schedule
 from solvers.methods import DEFAULT_METHOD, METHODS, solve
 from solvers.progress import ProgressLine
 from solvers.result import Result
 
 EXIT_BAD_INPUT = 2
+
+
+class OneLineErrors(click.Group):
+    """Click's usage errors as one `error: ...` line (exit code 2), like every other bad input."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.UsageError as error:
+            click.echo(f"error: {error.format_message()}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
 
 
 def reports_input_errors(command: Callable) -> Callable:
@@ -35,7 +54,7 @@ def reports_input_errors(command: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cpsched")
 def main() -> None:
     """cpsched: constraint-programming scheduling on OR-Tools CP-SAT.
@@ -47,23 +66,36 @@ def main() -> None:
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default=None,
-    help="Instance file format; detected from the content when omitted.",
+    help="Format of an instance FILE; detected from the content when omitted.",
 )
+
+
+def writable_file(path: str | None, option: str) -> None:
+    """Fail before a long solve, not after it, when an output file cannot be written."""
+    if path is None:
+        return
+    folder = Path(path).resolve().parent
+    if Path(path).is_dir():
+        raise InputError(f"{option}: is a directory", source=path)
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"{option}: cannot write into {folder}", source=path)
 
 
 @main.command("solve")
 @click.argument("instance")
 @format_option
 @click.option("--method", "-m", type=click.Choice(sorted(METHODS[JobShop])), default=DEFAULT_METHOD[JobShop],
-              show_default=True, help="cpsat: our model (warm start, tight horizon); cpsat-plain: the textbook model.")
+              show_default=True,
+              help="cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook model.")
 @click.option("--time-limit", "-t", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds for the whole solve, model building included.")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=2, show_default=True,
               help="CP-SAT worker threads.")
-@click.option("--seed", type=int, default=0, show_default=True, help="CP-SAT random seed.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+              help="Seed of CP-SAT and of the local search.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the schedule as JSON (readable by `cpsched check`).")
-@click.option("--gantt", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("--gantt", type=click.Path(dir_okay=False), default=None,
               help="Draw a Gantt chart (.png, .svg or .pdf); needs the 'plot' extra.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
@@ -73,31 +105,35 @@ def solve_command(instance, fmt, method, time_limit, workers, seed, output, gant
 
     Prints one summary line: instance, size, makespan, the lower bound proved, the gap to that
     bound, the gap to the best known upper bound (for bundled instances), status and seconds.
-    Ctrl-C stops the search and keeps the best schedule found so far.
+    Ctrl-C stops the search and keeps the best schedule found so far. Exit code 0 when a schedule
+    was found, 1 when none was, 2 for bad input.
 
     \b
     Example:
       cpsched solve ta01 --time-limit 10 --output ta01.json --gantt ta01.png
     """
+    if not math.isfinite(time_limit):
+        raise InputError(f"--time-limit must be a finite number of seconds, got {time_limit}")
+    writable_file(output, "--output")
+    writable_file(gantt, "--gantt")
+    if gantt:
+        from solvers.gantt import require_matplotlib
+
+        require_matplotlib()
     problem = load(instance, fmt)
-    progress = None if quiet else ProgressLine()
-    try:
-        result = solve(problem, method, time_limit=time_limit, workers=workers, seed=seed, progress=progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    if output and result.solution is not None:
+    progress = contextlib.nullcontext() if quiet else ProgressLine()
+    with progress:
+        result = solve(problem, method, time_limit=time_limit, workers=workers, seed=seed,
+                       progress=None if quiet else progress)
+    click.echo(json.dumps(result.summary()) if as_json else summary_line(result))
+    if result.solution is None:
+        sys.exit(1)
+    if output:
         _write_text(output, json.dumps(result.solution.to_json(problem, result.objective)) + "\n")
-    if gantt and result.solution is not None:
+    if gantt:
         from solvers.gantt import draw_gantt
 
         draw_gantt(problem, result.solution, gantt)
-    if as_json:
-        click.echo(json.dumps(result.summary()))
-    else:
-        click.echo(summary_line(result))
-    if result.solution is None:
-        sys.exit(1)
 
 
 def summary_line(result: Result) -> str:
@@ -130,7 +166,7 @@ def _write_text(path: str, text: str) -> None:
 
 @main.command("check")
 @click.argument("instance")
-@click.argument("schedule", type=click.Path(dir_okay=False))
+@click.argument("schedule")
 @format_option
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @reports_input_errors
@@ -139,23 +175,14 @@ def check_command(instance, schedule, fmt, as_json):
 
     SCHEDULE holds {"starts": [[start of each operation] for each job]} as `cpsched solve --output`
     writes, or {"operations": [{"job": j, "operation": k, "start": s}, ...]}. Exit code 0 when
-    feasible, 1 when not, 2 for unreadable input.
+    feasible, 1 when not, 2 for unreadable input or a schedule of another instance.
 
     \b
     Example:
       cpsched check ta01 ta01.json
     """
     problem = load(instance, fmt)
-    try:
-        data = Path(schedule).read_bytes()
-    except OSError as error:
-        raise InputError(f"cannot read the file: {error.strerror}", source=schedule) from None
-    text = decode_text(data, schedule)
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"invalid JSON: {error.msg}", source=schedule, line=error.lineno) from None
-    verdict = evaluate(problem, schedule_from_json(problem, document, schedule))
+    verdict = evaluate(problem, read_schedule(schedule, problem))
     if as_json:
         click.echo(json.dumps({"instance": problem.name, "feasible": verdict.feasible,
                                "makespan": verdict.makespan, "violations": verdict.violations}))
@@ -183,10 +210,8 @@ def instances_command(family, as_json):
         if family and fam != family:
             continue
         known = best_known(name)
-        rows.append({"name": name, "family": fam, "size": _size_of(name),
-                     "lower_bound": known.lower_bound if known else None,
-                     "upper_bound": known.upper_bound if known else None,
-                     "closed": bool(known and known.closed)})
+        rows.append({"name": name, "family": fam, "size": known.size, "lower_bound": known.lower_bound,
+                     "upper_bound": known.upper_bound, "closed": known.closed})
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -194,13 +219,6 @@ def instances_command(family, as_json):
     for row in rows:
         click.echo(f"{row['name']:<8}{row['family']:<8}{row['size']:<9}{row['lower_bound']:>8}"
                    f"{row['upper_bound']:>8}  {'optimal' if row['closed'] else 'open'}")
-
-
-def _size_of(name: str) -> str:
-    from instances.catalog import _bounds
-
-    entry = _bounds().get(name, {})
-    return f"{entry.get('jobs', '?')}x{entry.get('machines', '?')}" if family_of(name) else "?"
 
 
 if __name__ == "__main__":

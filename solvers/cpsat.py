@@ -1,8 +1,9 @@
 """The CP-SAT runner shared by every family.
 
 It owns what every solve needs: a deadline that counts model building, workers and seed,
-progress reports, an incumbent that starts from the model's hint (so a solve never returns worse
-than its hint, even when CP-SAT ends UNKNOWN), and Ctrl-C that stops the search and keeps the best.
+progress reports, an incumbent that starts from what the caller already has (a hint counts), so a
+solve never returns worse than its warm start even when CP-SAT ends UNKNOWN, and Ctrl-C that stops
+the search and keeps the best.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.sat.python import cp_model
+
+from instances.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -29,17 +32,47 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+class Tracker:
+    """The best objective and bound of one solve (minimisation), its trace, and progress reports.
+
+    Every phase of a solve (a warm start, local search, CP-SAT) reports here, so the trace and the
+    progress line stay monotone across phases."""
+
+    def __init__(self, started: float, progress: ProgressCallback | None = None):
+        self.started = started
+        self.progress = progress
+        self.objective: float | None = None
+        self.bound: float | None = None
+        self.trace: list[tuple[float, float | None, float | None]] = []
+        self._lock = threading.Lock()
+
+    def report(self, objective: float | None = None, bound: float | None = None) -> None:
+        with self._lock:
+            better = objective is not None and (self.objective is None or objective < self.objective)
+            tighter = bound is not None and (self.bound is None or bound > self.bound)
+            if not (better or tighter):
+                return
+            if better:
+                self.objective = objective
+            if tighter:
+                self.bound = bound
+            entry = (time.monotonic() - self.started, self.objective, self.bound)
+            self.trace.append(entry)
+        if self.progress is not None:
+            self.progress(Progress(*entry))
+
+
 @dataclass
 class CpsatOutcome:
     """What the runner found: the best full variable vector (None if no solution), its objective,
-    the proved bound, the status and the trace of improvements."""
+    the proved bound (None unless CP-SAT proved one), and the status."""
 
     status: str
     values: np.ndarray | None
     objective: float | None
     bound: float | None
-    trace: list[tuple[float, float | None, float | None]] = field(default_factory=list)
     interrupted: bool = False
+    trace: list = field(default_factory=list)
 
 
 def hinted_values(model: cp_model.CpModel) -> np.ndarray | None:
@@ -57,69 +90,56 @@ def hinted_values(model: cp_model.CpModel) -> np.ndarray | None:
 def objective_of(model: cp_model.CpModel, values: np.ndarray) -> float:
     """The model's (linear) objective at a full variable vector."""
     objective = model.proto.objective
-    total = sum(c * int(values[v]) for v, c in zip(objective.vars, objective.coeffs))
-    return objective.scaling_factor * (total + objective.offset) if objective.scaling_factor else (
-        total + objective.offset
-    )
+    total = sum(c * int(values[v]) for v, c in zip(objective.vars, objective.coeffs)) + objective.offset
+    return objective.scaling_factor * total if objective.scaling_factor else total
 
 
 class _Incumbent(cp_model.CpSolverSolutionCallback):
-    """Keeps the best solution and reports each improvement."""
+    """Keeps CP-SAT's best solution and reports each improvement."""
 
-    def __init__(self, started: float, report: Callable[[float | None, float | None], None]):
+    def __init__(self, tracker: Tracker):
         super().__init__()
-        self.started = started
+        self.tracker = tracker
         self.values: np.ndarray | None = None
         self.objective: float | None = None
-        self.report = report
 
     def on_solution_callback(self) -> None:
         objective = self.objective_value
         if self.objective is None or objective < self.objective:
             self.values = np.asarray(self.response_proto.solution, dtype=np.int64)
             self.objective = objective
-            self.report(objective, None)
+            self.tracker.report(objective=objective)
 
 
 def run_cpsat(
     model: cp_model.CpModel,
     *,
     deadline: float,
-    started: float,
+    tracker: Tracker,
     workers: int = 2,
     seed: int = 0,
     parameters: dict | None = None,
-    progress: ProgressCallback | None = None,
+    initial: np.ndarray | None = None,
 ) -> CpsatOutcome:
-    """Solve a minimisation `model` until `deadline` (a time.monotonic() value).
+    """Minimise `model` until `deadline` (a time.monotonic() value).
 
-    `started` is when the whole solve began (model building included) so that the trace and the
-    time limit count from there. `parameters` are extra SatParameters fields.
+    `initial` is a full variable vector of a known solution (by default the model's hint, if
+    complete): it is the first incumbent, whether or not the model is hinted with it.
+    `parameters` are extra SatParameters fields.
     """
-    trace: list[tuple[float, float | None, float | None]] = []
-    state = {"objective": None, "bound": None}
-    lock = threading.Lock()
-
-    def report(objective: float | None, bound: float | None) -> None:
-        with lock:
-            if objective is not None:
-                state["objective"] = objective
-            if bound is not None:
-                state["bound"] = bound
-            entry = (time.monotonic() - started, state["objective"], state["bound"])
-            trace.append(entry)
-        if progress is not None:
-            progress(Progress(*entry))
-
-    initial = hinted_values(model)
+    if initial is None:
+        initial = hinted_values(model)
     initial_objective = objective_of(model, initial) if initial is not None else None
     if initial_objective is not None:
-        report(initial_objective, None)
+        tracker.report(objective=initial_objective)
 
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        return CpsatOutcome("feasible" if initial is not None else "unknown", initial,
-                            initial_objective, None, trace)
+        status = "feasible" if initial is not None else "unknown"
+        return CpsatOutcome(status, initial, initial_objective, None, trace=tracker.trace)
+    invalid = model.validate()
+    if invalid:
+        raise InputError(f"CP-SAT rejects the model: {invalid}")
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = remaining
@@ -130,28 +150,28 @@ def run_cpsat(
             getattr(solver.parameters, name).extend(value)
         else:
             setattr(solver.parameters, name, value)
-    solver.best_bound_callback = lambda bound: report(None, bound)
-    incumbent = _Incumbent(started, report)
-
+    solver.best_bound_callback = lambda bound: tracker.report(bound=bound)
+    incumbent = _Incumbent(tracker)
     interrupted = threading.Event()
     status = _solve_interruptibly(solver, model, incumbent, interrupted)
+
     values, objective = incumbent.values, incumbent.objective
     if initial is not None and (objective is None or initial_objective < objective):
         values, objective = initial, initial_objective
-    bound = solver.best_objective_bound if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
-    if bound is None and state["bound"] is not None:
-        bound = state["bound"]
+    bound = None
     if status == cp_model.OPTIMAL:
-        name = "optimal"
-    elif status == cp_model.INFEASIBLE:
-        name = "infeasible"
+        name, bound = "optimal", objective
     elif values is not None:
         name = "feasible"
+        if status == cp_model.FEASIBLE:
+            bound = solver.best_objective_bound
+    elif status == cp_model.INFEASIBLE:
+        name = "infeasible"
     else:
         name = "unknown"
-    if name == "optimal":
-        bound = objective
-    return CpsatOutcome(name, values, objective, bound, trace, interrupted.is_set())
+    if bound is not None:
+        tracker.report(bound=bound)
+    return CpsatOutcome(name, values, objective, bound, interrupted.is_set(), tracker.trace)
 
 
 def _solve_interruptibly(
@@ -168,7 +188,13 @@ def _solve_interruptibly(
     if threading.current_thread() is not threading.main_thread():
         return solver.solve(model, incumbent)
     solver.parameters.catch_sigint_signal = False
-    outcome: dict[str, int] = {}
+    outcome: dict[str, object] = {}
+
+    def search() -> None:
+        try:
+            outcome["status"] = solver.solve(model, incumbent)
+        except BaseException as error:  # handed to the main thread below
+            outcome["error"] = error
 
     def on_interrupt(signum, frame) -> None:
         interrupted.set()
@@ -176,10 +202,12 @@ def _solve_interruptibly(
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        worker = threading.Thread(target=lambda: outcome.update(status=solver.solve(model, incumbent)))
+        worker = threading.Thread(target=search, name="cp-sat")
         worker.start()
         while worker.is_alive():
             worker.join(timeout=0.1)
     finally:
         signal.signal(signal.SIGINT, previous)
+    if "error" in outcome:
+        raise outcome["error"]
     return outcome["status"]

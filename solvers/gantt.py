@@ -10,19 +10,23 @@ from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 
 
-def draw_gantt(problem: JobShop, schedule: Schedule, path: str | Path, title: str = "") -> None:
-    """Write the chart to `path` (the format follows the suffix: .png, .svg, .pdf)."""
+def require_matplotlib():
+    """matplotlib's pyplot (headless), or an InputError that says how to install it."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError(
-            "--gantt needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)"
-        ) from None
+        raise InputError("--gantt needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)") from None
+    return plt
+
+
+def draw_gantt(problem: JobShop, schedule: Schedule, path: str | Path, title: str = "") -> None:
+    """Write the chart to `path` (the format follows the suffix: .png, .svg, .pdf)."""
+    plt = require_matplotlib()
     starts = np.asarray(schedule.starts)
-    makespan = int((starts + problem.durations).max())
+    makespan = problem.makespan_of(starts)
     colours = plt.get_cmap("tab20" if problem.n_jobs > 10 else "tab10")
     height = max(2.5, 0.35 * problem.n_machines + 1.2)
     figure, axes = plt.subplots(figsize=(12, height))

@@ -32,10 +32,8 @@ class _Graph:
     @classmethod
     def from_schedule(cls, problem: JobShop, schedule: Schedule) -> _Graph:
         n = problem.n_operations
-        first = np.zeros(n, dtype=bool)
-        first[problem.job_starts[:-1][np.diff(problem.job_starts) > 0]] = True
         ops = np.arange(n)
-        job_prev = np.where(first, -1, ops - 1)
+        job_prev = np.where(problem.is_first, -1, ops - 1)
         job_next = np.where(problem.is_last, -1, ops + 1)
         machine_prev = np.full(n, -1)
         machine_next = np.full(n, -1)
@@ -175,7 +173,7 @@ def tabu_search(
     since_best = 0
     since_improvement = 0
     iteration = 0
-    lower_bound = problem.lower_bound()
+    lower_bound = problem.lower_bound
     interrupted = False
     try:
         while best_makespan > lower_bound:
@@ -183,7 +181,7 @@ def tabu_search(
                 break
             if stall_iterations is not None and since_improvement >= stall_iterations:
                 break
-            if iteration % 16 == 0 and time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 break
             iteration += 1
             moves = _critical_moves(graph, head, tail, makespan, rng)

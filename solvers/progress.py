@@ -11,42 +11,44 @@ from solvers.cpsat import Progress
 
 
 class ProgressLine:
-    """Rewrites one status line on a terminal; on a pipe or file, writes a line at most every
-    `pipe_interval` seconds so logs stay short. Call `close()` to end the line."""
+    """On a terminal, one status line redrawn every `tty_interval` seconds (the clock keeps
+    running while nothing improves); on a pipe or file, a line every `pipe_interval` seconds.
 
-    def __init__(self, stream: TextIO | None = None, pipe_interval: float = 5.0):
+    Use as a context manager around the solve; it is also the solve's progress callback."""
+
+    def __init__(self, stream: TextIO | None = None, tty_interval: float = 0.5, pipe_interval: float = 2.0):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
-        self.interval = 0.2 if self.tty else pipe_interval
-        self.last_written = -float("inf")
-        self.pending: Progress | None = None
-        self.lock = threading.Lock()
-        self.dirty = False
+        self.interval = tty_interval if self.tty else pipe_interval
+        self.started = time.monotonic()
+        self.latest: Progress | None = None
+        self.stopped = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
 
     def __call__(self, progress: Progress) -> None:
-        with self.lock:
-            self.pending = progress
-            now = time.monotonic()
-            if now - self.last_written >= self.interval:
-                self._write(progress)
-                self.last_written = now
+        self.latest = progress
 
-    def _write(self, progress: Progress) -> None:
-        incumbent = "-" if progress.objective is None else f"{progress.objective:g}"
-        bound = "-" if progress.bound is None else f"{progress.bound:g}"
-        text = f"{progress.elapsed:7.1f}s  incumbent {incumbent:>8}  bound {bound:>8}"
+    def __enter__(self) -> ProgressLine:
+        self.started = time.monotonic()
+        self.ticker.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.ticker.join()
         if self.tty:
-            self.stream.write("\r" + text)
-            self.dirty = True
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+            self._write()
+            self.stream.write("\n")
+            self.stream.flush()
 
-    def close(self) -> None:
-        with self.lock:
-            if self.pending is not None and self.tty:
-                self._write(self.pending)
-            if self.dirty:
-                self.stream.write("\n")
-                self.stream.flush()
-                self.dirty = False
+    def _tick(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self._write()
+
+    def _write(self) -> None:
+        latest = self.latest
+        incumbent = "-" if latest is None or latest.objective is None else f"{latest.objective:g}"
+        bound = "-" if latest is None or latest.bound is None else f"{latest.bound:g}"
+        text = f"{time.monotonic() - self.started:7.1f}s  incumbent {incumbent:>9}  bound {bound:>9}"
+        self.stream.write(f"\r{text}\x1b[K" if self.tty else text + "\n")
+        self.stream.flush()

@@ -1,7 +1,7 @@
 import numpy as np
 from ortools.sat.python import cp_model
 
-from cpmodels.jobshop import JobShopModelOptions, build
+from cpmodels.jobshop import build
 from instances import evaluate, load
 from learned_pdr import dispatch
 
@@ -27,8 +27,7 @@ def test_textbook_model_proves_the_ft06_optimum(ft06):
 def test_tight_model_with_cumulative_relaxation_proves_the_same_optimum(ft06):
     hint = dispatch(ft06, "mopnr")
     horizon = evaluate(ft06, hint).makespan
-    options = JobShopModelOptions(horizon=horizon, tighten_domains=True, cumulative_relaxation=True)
-    built = build(ft06, hint=hint, options=options)
+    built = build(ft06, hint=hint, horizon=horizon, tighten_domains=True, cumulative_relaxation=True)
     status, solver = solve_model(built)
     assert status == cp_model.OPTIMAL and solver.objective_value == 55
 
@@ -36,7 +35,7 @@ def test_tight_model_with_cumulative_relaxation_proves_the_same_optimum(ft06):
 def test_hint_is_complete_and_feasible(ft06):
     hint = dispatch(ft06, "mwkr")
     horizon = evaluate(ft06, hint).makespan
-    built = build(ft06, hint=hint, options=JobShopModelOptions(horizon=horizon, tighten_domains=True))
+    built = build(ft06, hint=hint, horizon=horizon, tighten_domains=True)
     proto = built.model.proto
     assert len(proto.solution_hint.vars) == len(proto.variables)
     solver = cp_model.CpSolver()
@@ -47,7 +46,7 @@ def test_hint_is_complete_and_feasible(ft06):
 
 
 def test_horizon_below_the_optimum_is_infeasible(ft06):
-    built = build(ft06, options=JobShopModelOptions(horizon=54, tighten_domains=True))
+    built = build(ft06, horizon=54, tighten_domains=True)
     status, _ = solve_model(built)
     assert status == cp_model.INFEASIBLE
 
@@ -58,3 +57,12 @@ def test_zero_duration_operation_of_orb07_is_modelled():
     status, solver = solve_model(built, seconds=60)
     assert status == cp_model.OPTIMAL and solver.objective_value == 397
     assert evaluate(orb07, built.decode(np.array(solver.response_proto.solution))).feasible
+
+
+def test_zero_duration_operations_do_not_block_a_machine():
+    from instances import JobShop
+
+    # job 1's zero-length operation must happen at 5, inside job 0's [0, 10) on the same machine
+    problem = JobShop.from_jobs("zero", 2, [[(0, 10)], [(1, 5), (0, 0)]])
+    status, solver = solve_model(build(problem))
+    assert status == cp_model.OPTIMAL and solver.objective_value == 10

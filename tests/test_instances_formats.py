@@ -123,14 +123,82 @@ def test_random_mutations_give_an_instance_or_a_clean_error(tmp_path, position, 
 
 
 def test_schedule_documents_from_other_tools_are_read(tiny):
-    from instances.jobshop import schedule_from_json
+    from instances.jobshop_formats import schedule_from_json
 
     document = {"operations": [{"job": j, "operation": k, "start": s}
                                for j, k, s in [(0, 0, 0), (0, 1, 4), (1, 0, 0), (1, 1, 4)]]}
     assert schedule_from_json(tiny, document, "x.json").starts.tolist() == [0, 4, 0, 4]
-    with pytest.raises(InputError, match="x.json: schedule is for instance 'ft06', not 'tiny'"):
+    with pytest.raises(InputError, match=r"x\.json: schedule is for instance 'ft06', not 'tiny'"):
         schedule_from_json(tiny, {"instance": "ft06", "starts": [[0, 3], [0, 4]]}, "x.json")
     with pytest.raises(InputError, match='"starts" for job 1 must list 2 start times'):
         schedule_from_json(tiny, {"starts": [[0, 3], [0]]}, "x.json")
-    with pytest.raises(InputError, match="job 0 operation 1: start 'a' is not an integer"):
+    with pytest.raises(InputError, match="start of job 0 operation 1 'a' is not an integer"):
         schedule_from_json(tiny, json.loads('{"starts": [[0, "a"], [0, 4]]}'), "x.json")
+
+
+MORE_BAD_FILES = [
+    ("1 1\n0 99999999999999999999\n", "bad.txt:2: duration 99999999999999999999 is too large (at most 2^53)"),
+    ('{"machines": 1, "jobs": [[[0, 99999999999999999999]]]}',
+     "bad.txt: jobs[0][0]: duration 99999999999999999999 is too large (at most 2^53)"),
+]
+
+
+@pytest.mark.parametrize("content, message", MORE_BAD_FILES)
+def test_absurdly_large_numbers_are_refused(tmp_path, content, message):
+    with pytest.raises(InputError) as error:
+        load(write(tmp_path, content))
+    assert str(error.value).replace(str(tmp_path) + "/", "") == message
+
+
+def test_forcing_taillard_on_a_file_without_its_header(tmp_path):
+    with pytest.raises(InputError) as error:
+        load(write(tmp_path, "1 1\n0 5\n"), "taillard")
+    assert str(error.value).endswith("bad.txt: no Taillard header ('Nb of jobs, Nb of Machines, ...') found")
+
+
+VALID_FILES = {
+    "standard": "3 3\n0 5 1 3 2 2\n1 4 0 1 2 7\n2 1 1 2 0 3\n",
+    "taillard": TAILLARD_TEXT,
+    "json": '{"kind": "jobshop", "machines": 2, "jobs": [[[0, 3], [1, 2]], [[1, 4], [0, 3]]]}',
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fmt=st.sampled_from(sorted(VALID_FILES)),
+    position=st.integers(min_value=0, max_value=400),
+    cut=st.integers(min_value=0, max_value=4),
+    insert=st.text(alphabet='0123456789 -.\nx#{}[]",:', max_size=4),
+)
+def test_mutations_of_every_format_give_an_instance_or_a_clean_error(tmp_path, fmt, position, cut, insert):
+    valid = VALID_FILES[fmt]
+    position = min(position, len(valid))
+    path = write(tmp_path, valid[:position] + insert + valid[position + cut :], "mutant.txt")
+    try:
+        problem = load(path)
+    except InputError as error:
+        assert str(error).startswith(str(path)) and "\n" not in str(error)
+    else:
+        assert problem.n_jobs >= 1 and problem.durations.min() >= 0
+        assert problem.machines.min() >= 0 and problem.machines.max() < problem.n_machines
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    position=st.integers(min_value=0, max_value=60),
+    cut=st.integers(min_value=0, max_value=4),
+    insert=st.text(alphabet='0123456789 -.e\nx{}[]",:', max_size=4),
+)
+def test_mutated_schedule_files_give_a_verdict_or_a_clean_error(tmp_path, tiny, position, cut, insert):
+    from instances import evaluate
+    from instances.jobshop_formats import read_schedule
+
+    valid = '{"instance": "tiny", "starts": [[0, 4], [0, 4]]}'
+    position = min(position, len(valid))
+    path = write(tmp_path, valid[:position] + insert + valid[position + cut :], "mutant.json")
+    try:
+        schedule = read_schedule(path, tiny)
+    except InputError as error:
+        assert str(error).startswith(str(path)) and "\n" not in str(error)
+    else:
+        assert evaluate(tiny, schedule).makespan >= 0

@@ -12,15 +12,8 @@ def test_all_242_instances_load_with_the_size_their_bounds_record():
     for name in names:
         problem = load(name)
         known = best_known(name)
-        assert (problem.n_jobs, problem.n_machines) == (known_size(name)), name
-        assert problem.lower_bound() <= known.lower_bound <= known.upper_bound, name
-
-
-def known_size(name):
-    from instances.catalog import _bounds
-
-    entry = _bounds()[name]
-    return entry["jobs"], entry["machines"]
+        assert (problem.n_jobs, problem.n_machines) == (known.jobs, known.machines), name
+        assert problem.lower_bound <= known.lower_bound <= known.upper_bound, name
 
 
 def test_ft06_data_heads_tails_and_bounds(ft06):
@@ -28,7 +21,7 @@ def test_ft06_data_heads_tails_and_bounds(ft06):
     assert ft06.job(0) == [(2, 1), (0, 3), (1, 6), (3, 7), (5, 3), (4, 6)]
     assert ft06.heads[:6].tolist() == [0, 1, 4, 10, 17, 20]
     assert ft06.tails[:6].tolist() == [25, 22, 16, 9, 6, 0]
-    assert ft06.lower_bound() == 52  # optimum is 55
+    assert ft06.lower_bound == 52  # optimum is 55
     assert best_known("ft06").upper_bound == 55 and best_known("mt06").closed
 
 
@@ -42,7 +35,7 @@ def test_jobs_may_have_different_lengths():
     problem = JobShop.from_jobs("ragged", 3, [[(0, 2)], [(1, 1), (2, 5), (0, 1)]])
     assert problem.n_operations == 4
     assert problem.is_last.tolist() == [True, False, False, True]
-    assert problem.lower_bound() == 7
+    assert problem.lower_bound == 7
     assert evaluate(problem, Schedule(np.array([0, 0, 1, 6]))).makespan == 7
 
 

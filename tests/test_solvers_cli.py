@@ -95,10 +95,11 @@ def test_gantt_chart_is_written(tmp_path):
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path):
+@pytest.mark.parametrize("method", ["cpsat", "cpsat-plain"])  # in the tabu phase, in CP-SAT's search
+def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
     out = tmp_path / "ta41.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "solvers.cli", "solve", "ta41", "-t", "60", "--output", str(out)],
+        [sys.executable, "-m", "solvers.cli", "solve", "ta41", "-t", "60", "-m", method, "--output", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     time.sleep(4)
@@ -108,3 +109,29 @@ def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path):
     assert "status=feasible (interrupted)" in stdout
     assert "incumbent" in stderr
     assert run("check", "ta41", out).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["solve", "ft06", "--seed", "-1"],
+         "error: Invalid value for '--seed': -1 is not in the range 0<=x<=2147483647."),
+        (["solve", "ft06", "-t", "0"], "error: Invalid value for '--time-limit' / '-t': 0.0 is not in the range x>0."),
+        (["solve", "ft06", "-t", "nan"], "error: --time-limit must be a finite number of seconds, got nan"),
+        (["solve", "ft06", "--method", "magic"],
+         "error: Invalid value for '--method' / '-m': 'magic' is not one of 'cpsat', 'cpsat-plain'."),
+        (["solve", "ft06", "-o", "/no/such/folder/x.json"],
+         "error: /no/such/folder/x.json: --output: cannot write into /no/such/folder"),
+        (["frobnicate"], "error: No such command 'frobnicate'."),
+    ],
+)
+def test_option_errors_are_one_line_with_exit_code_2(args, message):
+    process = subprocess.run([sys.executable, "-m", "solvers.cli", *args], capture_output=True, text=True)
+    assert process.returncode == 2
+    assert process.stderr == message + "\n" and process.stdout == ""
+
+
+def test_help_explains_the_commands():
+    process = subprocess.run([sys.executable, "-m", "solvers.cli", "solve", "--help"], capture_output=True, text=True)
+    assert process.returncode == 0
+    assert "--time-limit" in process.stdout and "Ctrl-C stops the search" in process.stdout

@@ -6,7 +6,7 @@ from cpmodels.jobshop import build
 from instances import InputError, evaluate, load
 from learned_pdr import RULES, dispatch
 from solvers import solve
-from solvers.cpsat import hinted_values, objective_of, run_cpsat
+from solvers.cpsat import Tracker, hinted_values, objective_of, run_cpsat
 
 
 @pytest.mark.parametrize("method", ["cpsat", "cpsat-plain"])
@@ -36,7 +36,7 @@ def test_hint_is_the_first_incumbent_even_without_time_to_search():
     values = hinted_values(built.model)
     assert objective_of(built.model, values) == evaluate(problem, hint).makespan
     started = time.monotonic()
-    outcome = run_cpsat(built.model, deadline=started - 1, started=started)
+    outcome = run_cpsat(built.model, deadline=started - 1, tracker=Tracker(started))
     assert outcome.status == "feasible"
     assert outcome.objective == evaluate(problem, hint).makespan
     assert evaluate(problem, built.decode(outcome.values)).feasible
@@ -48,7 +48,7 @@ def test_a_solve_never_returns_worse_than_its_warm_start():
     result = solve(problem, "cpsat", time_limit=3)
     assert result.objective <= best_rule
     assert evaluate(problem, result.solution).feasible
-    assert result.bound >= problem.lower_bound()
+    assert result.bound >= problem.lower_bound
 
 
 def test_bad_arguments_are_input_errors(ft06):
@@ -56,3 +56,15 @@ def test_bad_arguments_are_input_errors(ft06):
         solve(ft06, "magic")
     with pytest.raises(InputError, match="time limit must be positive"):
         solve(ft06, time_limit=0)
+
+
+def test_an_unhinted_warm_start_is_still_the_first_incumbent():
+    problem = load("ta41")
+    warm = dispatch(problem, "mwkr", non_delay=True)
+    built = build(problem)
+    started = time.monotonic()
+    tracker = Tracker(started)
+    outcome = run_cpsat(built.model, deadline=started - 1, tracker=tracker,
+                        initial=built.values_of(problem, warm))
+    assert outcome.objective == problem.makespan_of(warm.starts)
+    assert tracker.trace[-1][1] == outcome.objective

@@ -1,0 +1,77 @@
+"""What the job shop benchmark commands share: instance groups, a resumable JSON-lines results
+file, and the table of mean gaps to the best known upper bound with ratios to a baseline."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from instances import best_known, load
+from instances.jobshop import JobShop
+from solvers.result import Result
+
+Cell = tuple[str, str]  # (instance, variant)
+
+
+def expand(group: str) -> list[str]:
+    """'ta21-30' -> ta21..ta30; a single name stays itself."""
+    prefix = group.rstrip("0123456789-").rstrip()
+    if "-" not in group:
+        return [group]
+    first, last = group[len(prefix):].split("-")
+    return [f"{prefix}{k:0{len(first)}d}" for k in range(int(first), int(last) + 1)]
+
+
+def run_cells(
+    cells: list[Cell],
+    solve_cell: Callable[[JobShop, str], Result],
+    out: Path,
+    context: dict,
+) -> dict[Cell, dict]:
+    """Run every cell not yet in `out` (same instance, variant and context), appending each result
+    as one JSON line the moment it finishes. Returns every cell's record."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done: dict[Cell, dict] = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            record = json.loads(line) if line.strip() else None
+            if record and all(record.get(k) == v for k, v in context.items()):
+                done[(record["instance"], record["method"])] = record
+    started = time.monotonic()
+    for index, (name, variant) in enumerate(cells, start=1):
+        if (name, variant) in done:
+            continue
+        result = solve_cell(load(name), variant)
+        record = {"instance": name, "method": variant, **context, "makespan": result.objective,
+                  "bound": result.bound, "status": result.status,
+                  "best_known": best_known(name).upper_bound, "wall_time": round(result.wall_time, 2)}
+        with out.open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+        done[(name, variant)] = record
+        gap = 100 * (result.objective / record["best_known"] - 1)
+        print(f"[{index}/{len(cells)}] {name} {variant}: {result.objective} ({gap:.2f}%) {result.status} "
+              f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    return done
+
+
+def gap_table(groups: dict[str, list[str]], variants: list[str], done: dict[Cell, dict]) -> str:
+    """Markdown: mean gap to the best known upper bound per group and variant, and each variant's
+    ratio to the first one (the baseline)."""
+    baseline, others = variants[0], variants[1:]
+    lines = [
+        "| group | " + " | ".join(variants) + " | " + " | ".join(f"{v} / {baseline}" for v in others) + " |",
+        "|" + "---|" * (1 + len(variants) + len(others)),
+    ]
+    for group, names in groups.items():
+        means = {
+            v: statistics.mean(100 * (done[(n, v)]["makespan"] / done[(n, v)]["best_known"] - 1) for n in names)
+            for v in variants
+        }
+        ratios = [f"{means[v] / means[baseline]:.2f}" if means[baseline] else "-" for v in others]
+        lines.append(f"| {group} | " + " | ".join(f"{means[v]:.2f}%" for v in variants) + " | "
+                     + " | ".join(ratios) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+import time
+
+from instances import evaluate, load
+from learned_pdr import RULES, dispatch
+from solvers.jobshop import best_dispatch
+from solvers.jobshop_tabu import tabu_search
+
+
+def test_tabu_search_finds_the_ft06_optimum_from_a_poor_start(ft06):
+    start = dispatch(ft06, "spt")
+    assert evaluate(ft06, start).makespan == 94
+    outcome = tabu_search(ft06, start, deadline=time.monotonic() + 60, max_iterations=5000)
+    assert outcome.makespan == 55 and evaluate(ft06, outcome.schedule).makespan == 55
+
+
+def test_tabu_search_improves_and_is_deterministic_per_seed():
+    problem = load("ta41")
+    start = best_dispatch(problem)
+    far = time.monotonic() + 600
+    first = tabu_search(problem, start, deadline=far, max_iterations=300, seed=1)
+    again = tabu_search(problem, start, deadline=far, max_iterations=300, seed=1)
+    check = evaluate(problem, first.schedule)
+    assert check.feasible and check.makespan == first.makespan
+    assert first.makespan < evaluate(problem, start).makespan
+    assert first.schedule.starts.tolist() == again.schedule.starts.tolist()
+
+
+def test_tabu_search_stops_when_it_reaches_the_lower_bound():
+    problem = load("la11")  # its optimum equals the machine bound
+    outcome = tabu_search(problem, dispatch(problem, "spt"), deadline=time.monotonic() + 600, max_iterations=50000)
+    assert outcome.makespan == problem.lower_bound == 1222
+    assert outcome.iterations < 50000
+
+
+def test_every_rule_gives_feasible_active_and_non_delay_schedules():
+    for name in ("ft06", "la01", "orb07", "ta01"):
+        problem = load(name)
+        for rule in RULES:
+            for non_delay in (False, True):
+                check = evaluate(problem, dispatch(problem, rule, non_delay))
+                assert check.feasible, (name, rule, non_delay)
+                assert check.makespan >= problem.lower_bound
