@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,36 +43,56 @@ def run_cells(
             if record and all(record.get(k) == v for k, v in context.items()):
                 done[(record["instance"], record["method"])] = record
     started = time.monotonic()
+    commit = _commit()
     for index, (name, variant) in enumerate(cells, start=1):
         if (name, variant) in done:
             continue
         result = solve_cell(load(name), variant)
         record = {"instance": name, "method": variant, **context, "makespan": result.objective,
                   "bound": result.bound, "status": result.status,
-                  "best_known": best_known(name).upper_bound, "wall_time": round(result.wall_time, 2)}
+                  "best_known": best_known(name).upper_bound, "wall_time": round(result.wall_time, 2),
+                  "commit": commit}
         with out.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
         done[(name, variant)] = record
-        gap = 100 * (result.objective / record["best_known"] - 1)
-        print(f"[{index}/{len(cells)}] {name} {variant}: {result.objective} ({gap:.2f}%) {result.status} "
+        gap = "no schedule" if result.objective is None else f"{_gap(record):.2f}%"
+        print(f"[{index}/{len(cells)}] {name} {variant}: {result.objective} ({gap}) {result.status} "
               f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     return done
 
 
+def _commit() -> str | None:
+    """The code's git commit (with '+' if the tree has changes), to tell results apart."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
+
+
+def _gap(record: dict) -> float:
+    return 100 * (record["makespan"] / record["best_known"] - 1)
+
+
 def gap_table(groups: dict[str, list[str]], variants: list[str], done: dict[Cell, dict]) -> str:
     """Markdown: mean gap to the best known upper bound per group and variant, and each variant's
-    ratio to the first one (the baseline)."""
+    ratio to the first one (the baseline). A cell without a schedule makes its group's mean '-'."""
     baseline, others = variants[0], variants[1:]
     lines = [
         "| group | " + " | ".join(variants) + " | " + " | ".join(f"{v} / {baseline}" for v in others) + " |",
         "|" + "---|" * (1 + len(variants) + len(others)),
     ]
     for group, names in groups.items():
-        means = {
-            v: statistics.mean(100 * (done[(n, v)]["makespan"] / done[(n, v)]["best_known"] - 1) for n in names)
-            for v in variants
-        }
-        ratios = [f"{means[v] / means[baseline]:.2f}" if means[baseline] else "-" for v in others]
-        lines.append(f"| {group} | " + " | ".join(f"{means[v]:.2f}%" for v in variants) + " | "
-                     + " | ".join(ratios) + " |")
+        means: dict[str, float | None] = {}
+        for v in variants:
+            records = [done.get((n, v)) for n in names]
+            complete = all(r is not None and r["makespan"] is not None for r in records)
+            means[v] = statistics.mean(_gap(r) for r in records) if complete else None
+        shown = [f"{means[v]:.2f}%" if means[v] is not None else "-" for v in variants]
+        ratios = [f"{means[v] / means[baseline]:.2f}" if means[v] is not None and means[baseline] else "-"
+                  for v in others]
+        lines.append(f"| {group} | " + " | ".join(shown) + " | " + " | ".join(ratios) + " |")
     return "\n".join(lines)

@@ -75,3 +75,23 @@ def test_unknown_names_and_missing_files_are_input_errors(tmp_path):
         load("ta99")
     with pytest.raises(InputError, match="not a regular file"):
         load(tmp_path)
+
+
+def test_best_known_bounds_apply_only_to_the_real_instance(tmp_path):
+    from instances.catalog import best_known_for
+    from instances.jobshop_formats import format_jobshop
+
+    assert best_known_for(load("ta01")).upper_bound == 1231
+    edited = load("ta01")
+    text = format_jobshop(edited, "standard").replace(" 94 ", " 95 ", 1)
+    (tmp_path / "ta01.txt").write_text(text)
+    assert best_known_for(load(tmp_path / "ta01.txt")) is None
+
+
+def test_problems_are_validated_when_built():
+    with pytest.raises(InputError, match="every job needs at least one operation"):
+        JobShop.from_jobs("empty", 1, [[(0, 1)], []])
+    with pytest.raises(InputError, match=r"machine numbers must lie in 0\.\.1"):
+        JobShop.from_jobs("range", 2, [[(2, 1)]])
+    with pytest.raises(InputError, match="durations must not be negative"):
+        JobShop.from_jobs("negative", 1, [[(0, -1)]])

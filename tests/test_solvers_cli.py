@@ -135,3 +135,10 @@ def test_help_explains_the_commands():
     process = subprocess.run([sys.executable, "-m", "solvers.cli", "solve", "--help"], capture_output=True, text=True)
     assert process.returncode == 0
     assert "--time-limit" in process.stdout and "Ctrl-C stops the search" in process.stdout
+
+
+def test_gantt_without_matplotlib_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = run("solve", "ft06", "-t", 5, "--quiet", "--gantt", "chart.png")
+    assert result.exit_code == 2
+    assert result.output == "error: --gantt needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)\n"
