@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
-from pathlib import Path
 
-import ortools
-
-from benchmarks.sweep import expand, gap_table, run_cells
+from benchmarks.sweep import sweep
 from cpmodels.jobshop import JobShopModelOptions
 from solvers.jobshop import RECIPES, CpsatRecipe, solve_cpsat
 
@@ -52,21 +48,12 @@ def main() -> None:
     parser.add_argument("--out", default="results/jobshop_ablation.jsonl")
     args = parser.parse_args()
 
-    groups = {group: expand(group) for group in args.groups.split(",")}
-    variants = args.variants.split(",")
-    context = {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
-               "ortools": ortools.__version__, "machine": platform.machine()}
-    cells = [(name, variant) for names in groups.values() for name in names for variant in variants]
-
     def solve_cell(problem, variant):
         return solve_cpsat(problem, VARIANTS[variant], variant, time_limit=args.time_limit,
                            workers=args.workers, seed=args.seed)
 
-    done = run_cells(cells, solve_cell, Path(args.out), context)
-    print(f"Ablation: mean gap to the best known upper bound, {args.time_limit:g} s, {args.workers} workers, "
-          f"seed {args.seed} (OR-Tools {ortools.__version__})\n")
-    print(gap_table(groups, variants, done))
-
+    sweep("Ablation", args.groups, args.variants.split(","), solve_cell,
+          time_limit=args.time_limit, workers=args.workers, seed=args.seed, out=args.out)
 
 if __name__ == "__main__":
     main()

@@ -10,12 +10,8 @@ and prints the mean gap to the best known upper bound per group and method, and 
 from __future__ import annotations
 
 import argparse
-import platform
-from pathlib import Path
 
-import ortools
-
-from benchmarks.sweep import expand, gap_table, run_cells
+from benchmarks.sweep import sweep
 from solvers import solve
 
 DEFAULT_GROUPS = "ta21-30,ta41-50,ta61-70,ta71-80"
@@ -31,20 +27,11 @@ def main() -> None:
     parser.add_argument("--out", default="results/jobshop_cpsat.jsonl", help="JSON-lines results file")
     args = parser.parse_args()
 
-    groups = {group: expand(group) for group in args.groups.split(",")}
-    methods = args.methods.split(",")
-    context = {"time_limit": args.time_limit, "workers": args.workers, "seed": args.seed,
-               "ortools": ortools.__version__, "machine": platform.machine()}
-    cells = [(name, method) for names in groups.values() for name in names for method in methods]
-
     def solve_cell(problem, method):
         return solve(problem, method, time_limit=args.time_limit, workers=args.workers, seed=args.seed)
 
-    done = run_cells(cells, solve_cell, Path(args.out), context)
-    print(f"Mean gap to the best known upper bound, {args.time_limit:g} s, {args.workers} workers, "
-          f"seed {args.seed} (OR-Tools {ortools.__version__})\n")
-    print(gap_table(groups, methods, done))
-
+    sweep("CP-SAT models", args.groups, args.methods.split(","), solve_cell,
+          time_limit=args.time_limit, workers=args.workers, seed=args.seed, out=args.out)
 
 if __name__ == "__main__":
     main()

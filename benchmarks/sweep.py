@@ -4,12 +4,15 @@ file, and the table of mean gaps to the best known upper bound with ratios to a 
 from __future__ import annotations
 
 import json
+import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import ortools
 
 from instances import best_known, load
 from instances.jobshop import JobShop
@@ -96,3 +99,25 @@ def gap_table(groups: dict[str, list[str]], variants: list[str], done: dict[Cell
                   for v in others]
         lines.append(f"| {group} | " + " | ".join(shown) + " | " + " | ".join(ratios) + " |")
     return "\n".join(lines)
+
+
+def sweep(
+    title: str,
+    groups_text: str,
+    variants: list[str],
+    solve_cell: Callable[[JobShop, str], Result],
+    *,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    out: str,
+) -> None:
+    """Run every (instance, variant) cell of the groups (resuming from `out`), then print the table."""
+    groups = {group: expand(group) for group in groups_text.split(",")}
+    context = {"time_limit": time_limit, "workers": workers, "seed": seed,
+               "ortools": ortools.__version__, "machine": platform.machine()}
+    cells = [(name, variant) for names in groups.values() for name in names for variant in variants]
+    done = run_cells(cells, solve_cell, Path(out), context)
+    print(f"{title}: mean gap to the best known upper bound, {time_limit:g} s, {workers} workers, "
+          f"seed {seed} (OR-Tools {ortools.__version__})\n")
+    print(gap_table(groups, variants, done))
