@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -65,14 +65,13 @@ class Tracker:
 @dataclass
 class CpsatOutcome:
     """What the runner found: the best full variable vector (None if no solution), its objective,
-    the proved bound (None unless CP-SAT proved one), and the status."""
+    the proved bound (None unless CP-SAT proved one), and the status. The trace is the Tracker's."""
 
     status: str
     values: np.ndarray | None
     objective: float | None
     bound: float | None
     interrupted: bool = False
-    trace: list = field(default_factory=list)
 
 
 def hinted_values(model: cp_model.CpModel) -> np.ndarray | None:
@@ -136,7 +135,7 @@ def run_cpsat(
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         status = "feasible" if initial is not None else "unknown"
-        return CpsatOutcome(status, initial, initial_objective, None, trace=tracker.trace)
+        return CpsatOutcome(status, initial, initial_objective, None)
     invalid = model.validate()
     if invalid:
         raise InputError(f"CP-SAT rejects the model: {invalid}")
@@ -171,7 +170,7 @@ def run_cpsat(
         name = "unknown"
     if bound is not None:
         tracker.report(bound=bound)
-    return CpsatOutcome(name, values, objective, bound, interrupted.is_set(), tracker.trace)
+    return CpsatOutcome(name, values, objective, bound, interrupted.is_set())
 
 
 def _solve_interruptibly(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-STATUSES = ("optimal", "feasible", "infeasible", "unknown")
-
 
 @dataclass
 class Result:
-    """The outcome of a solve. `solution` has been checked by the family's `evaluate`.
+    """The outcome of a solve. `status` is optimal, feasible, infeasible or unknown; `solution` has
+    been checked by the family's `evaluate`.
 
     `trace` holds (seconds, objective, bound) each time the incumbent or the bound moved;
     `metrics` holds family-specific numbers (gaps, sizes, ...).
