@@ -21,12 +21,12 @@ import dataclasses
 
 from benchmarks.sweep import sweep
 from cpmodels.jobshop import JobShopModelOptions
-from solvers.jobshop import RECIPES, CpsatRecipe, solve_cpsat
+from solvers.jobshop import RECIPES, JobShopRecipe, solve_jobshop
 
 OURS = RECIPES["cpsat"]
-VARIANTS: dict[str, CpsatRecipe] = {
+VARIANTS: dict[str, JobShopRecipe] = {
     "plain": RECIPES["cpsat-plain"],
-    "params": CpsatRecipe(warm_start=False, parameters=OURS.parameters),
+    "params": JobShopRecipe(parameters=OURS.parameters),
     "dispatch": dataclasses.replace(OURS, local_search_share=0.0),
     "cumulative": dataclasses.replace(
         OURS, local_search_share=0.0,
@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     def solve_cell(problem, variant):
-        return solve_cpsat(problem, VARIANTS[variant], variant, time_limit=args.time_limit,
+        return solve_jobshop(problem, VARIANTS[variant], variant, time_limit=args.time_limit,
                            workers=args.workers, seed=args.seed)
 
     sweep("Ablation", args.groups, args.variants.split(","), solve_cell,

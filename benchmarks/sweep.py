@@ -30,14 +30,22 @@ def expand(group: str) -> list[str]:
     return [f"{prefix}{k:0{len(first)}d}" for k in range(int(first), int(last) + 1)]
 
 
+def bundled_upper_bound(name: str) -> int | None:
+    known = best_known(name)
+    return None if known is None else known.upper_bound
+
+
 def run_cells(
     cells: list[Cell],
     solve_cell: Callable[[JobShop, str], Result],
     out: Path,
     context: dict,
+    load_problem: Callable[[str], JobShop] = load,
+    upper_bound: Callable[[str], int | None] = bundled_upper_bound,
 ) -> dict[Cell, dict]:
     """Run every cell not yet in `out` (same instance, variant and context), appending each result
-    as one JSON line the moment it finishes. Returns every cell's record."""
+    as one JSON line the moment it finishes. Returns every cell's record. Instances come from
+    `load_problem` (bundled names by default); `upper_bound` gives the best known makespan or None."""
     out.parent.mkdir(parents=True, exist_ok=True)
     done: dict[Cell, dict] = {}
     if out.exists():
@@ -50,15 +58,15 @@ def run_cells(
     for index, (name, variant) in enumerate(cells, start=1):
         if (name, variant) in done:
             continue
-        result = solve_cell(load(name), variant)
+        result = solve_cell(load_problem(name), variant)
         record = {"instance": name, "method": variant, **context, "makespan": result.objective,
                   "bound": result.bound, "status": result.status,
-                  "best_known": best_known(name).upper_bound, "wall_time": round(result.wall_time, 2),
+                  "best_known": upper_bound(name), "wall_time": round(result.wall_time, 2),
                   "commit": commit}
         with out.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
         done[(name, variant)] = record
-        gap = "no schedule" if result.objective is None else f"{_gap(record):.2f}%"
+        gap = "no schedule" if result.objective is None or record["best_known"] is None else f"{_gap(record):.2f}%"
         print(f"[{index}/{len(cells)}] {name} {variant}: {result.objective} ({gap}) {result.status} "
               f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     return done
@@ -76,14 +84,27 @@ def _commit() -> str | None:
     return head + ("+" if dirty else "")
 
 
-def _gap(record: dict) -> float:
-    return 100 * (record["makespan"] / record["best_known"] - 1)
+def _gap(record: dict, reference: float | None = None) -> float:
+    return 100 * (record["makespan"] / (reference or record["best_known"]) - 1)
+
+
+def reference_makespans(done: dict[Cell, dict]) -> dict[str, float]:
+    """Per instance: the best known upper bound, or without one the best makespan any variant found."""
+    references: dict[str, float] = {}
+    for (name, _), record in done.items():
+        if record["best_known"] is not None:
+            references[name] = record["best_known"]
+        elif record["makespan"] is not None:
+            references[name] = min(references.get(name, record["makespan"]), record["makespan"])
+    return references
 
 
 def gap_table(groups: dict[str, list[str]], variants: list[str], done: dict[Cell, dict]) -> str:
-    """Markdown: mean gap to the best known upper bound per group and variant, and each variant's
-    ratio to the first one (the baseline). A cell without a schedule makes its group's mean '-'."""
+    """Markdown: mean gap to the best known upper bound (or, without one, to the best makespan any
+    variant found) per group and variant, and each variant's ratio to the first one (the baseline).
+    A cell without a schedule makes its group's mean '-'."""
     baseline, others = variants[0], variants[1:]
+    references = reference_makespans(done)
     lines = [
         "| group | " + " | ".join(variants) + " | " + " | ".join(f"{v} / {baseline}" for v in others) + " |",
         "|" + "---|" * (1 + len(variants) + len(others)),
@@ -93,7 +114,7 @@ def gap_table(groups: dict[str, list[str]], variants: list[str], done: dict[Cell
         for v in variants:
             records = [done.get((n, v)) for n in names]
             complete = all(r is not None and r["makespan"] is not None for r in records)
-            means[v] = statistics.mean(_gap(r) for r in records) if complete else None
+            means[v] = statistics.mean(_gap(r, references[r["instance"]]) for r in records) if complete else None
         shown = [f"{means[v]:.2f}%" if means[v] is not None else "-" for v in variants]
         ratios = [f"{means[v] / means[baseline]:.2f}" if means[v] is not None and means[baseline] else "-"
                   for v in others]
@@ -111,13 +132,17 @@ def sweep(
     workers: int,
     seed: int,
     out: str,
-) -> None:
-    """Run every (instance, variant) cell of the groups (resuming from `out`), then print the table."""
+    load_problem: Callable[[str], JobShop] = load,
+    upper_bound: Callable[[str], int | None] = bundled_upper_bound,
+) -> dict[Cell, dict]:
+    """Run every (instance, variant) cell of the groups (resuming from `out`), print the table and
+    return the records."""
     groups = {group: expand(group) for group in groups_text.split(",")}
     context = {"time_limit": time_limit, "workers": workers, "seed": seed,
                "ortools": ortools.__version__, "machine": platform.machine()}
     cells = [(name, variant) for names in groups.values() for name in names for variant in variants]
-    done = run_cells(cells, solve_cell, Path(out), context)
-    print(f"{title}: mean gap to the best known upper bound, {time_limit:g} s, {workers} workers, "
-          f"seed {seed} (OR-Tools {ortools.__version__})\n")
+    done = run_cells(cells, solve_cell, Path(out), context, load_problem, upper_bound)
+    print(f"{title}: mean gap to the best known upper bound (or the best makespan found), {time_limit:g} s, "
+          f"{workers} workers, seed {seed} (OR-Tools {ortools.__version__})\n")
     print(gap_table(groups, variants, done))
+    return done

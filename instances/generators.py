@@ -84,6 +84,12 @@ def regenerate(name: str) -> JobShop:
     raise KeyError(f"no seeds known for '{name}'")
 
 
+def seeded_instance(n_jobs: int, n_machines: int, seed: int, name: str = "") -> JobShop:
+    """A Taillard-style instance of any size from one seed (durations from `seed`, machine orders
+    from `seed + 1`): what `cpsched generate` writes and the large benchmark solves."""
+    return taillard(n_jobs, n_machines, seed, seed + 1, name=name or f"gen{n_jobs}x{n_machines}s{seed}")
+
+
 def random_jobshop(
     n_jobs: int, n_machines: int, seed: int, low: int = 1, high: int = 99, name: str = ""
 ) -> JobShop:

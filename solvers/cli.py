@@ -15,8 +15,10 @@ import click
 
 from instances import InputError, JobShop, best_known, bundled_names, evaluate, load
 from instances.catalog import FAMILIES
-from instances.jobshop_formats import FORMATS, read_schedule
-from solvers.methods import DEFAULT_METHOD, METHODS, solve
+from instances.generators import seeded_instance
+from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
+from learned_pdr import RULES
+from solvers.methods import DEFAULT_METHOD, solve
 from solvers.progress import ProgressLine
 from solvers.result import Result
 
@@ -84,9 +86,15 @@ def writable_file(path: str | None, option: str) -> None:
 @main.command("solve")
 @click.argument("instance")
 @format_option
-@click.option("--method", "-m", type=click.Choice(sorted(METHODS[JobShop])), default=DEFAULT_METHOD[JobShop],
-              show_default=True,
-              help="cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook model.")
+@click.option("--method", "-m", default=DEFAULT_METHOD[JobShop], show_default=True, metavar="METHOD",
+              help="auto: cpsat below 5,000 operations, else dispatch + tabu + LNS; "
+                   "cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook "
+                   "model; lns: dispatch, then large-neighbourhood search with small CP-SAT models; "
+                   "pdr:RULE: one dispatching rule, no search (RULE: " + ", ".join(RULES) +
+                   "; add ':active' for an active instead of a non-delay schedule).")
+@click.option("--warm-start", default=None, metavar="RULE",
+              help="Start from this dispatching rule's schedule (or 'best' of all rules): CP-SAT is hinted with "
+                   "every start and the makespan, and its horizon is cut to that makespan.")
 @click.option("--time-limit", "-t", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds for the whole solve, model building included.")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=2, show_default=True,
@@ -100,7 +108,7 @@ def writable_file(path: str | None, option: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
 @reports_input_errors
-def solve_command(instance, fmt, method, time_limit, workers, seed, output, gantt, as_json, quiet):
+def solve_command(instance, fmt, method, warm_start, time_limit, workers, seed, output, gantt, as_json, quiet):
     """Solve INSTANCE: a bundled name (ta01, ft10, ...) or a file path.
 
     Prints one summary line: instance, size, makespan, the lower bound proved, the gap to that
@@ -124,7 +132,7 @@ def solve_command(instance, fmt, method, time_limit, workers, seed, output, gant
     progress = contextlib.nullcontext() if quiet else ProgressLine()
     with progress:
         result = solve(problem, method, time_limit=time_limit, workers=workers, seed=seed,
-                       progress=None if quiet else progress)
+                       progress=None if quiet else progress, warm_start=warm_start)
     click.echo(json.dumps(result.summary()) if as_json else summary_line(result))
     if result.solution is None:
         sys.exit(1)
@@ -153,7 +161,10 @@ def summary_line(result: Result) -> str:
         f"gap_to_best_known={percent('gap_to_best_known')}",
         f"status={result.status}" + (" (interrupted)" if m.get("interrupted") else ""),
         f"seconds={result.wall_time:.2f}",
+        f"method={result.method}",
     ]
+    if "found_by" in m:
+        fields.append(f"found_by={m['found_by']}")
     return "  ".join(fields)
 
 
@@ -193,6 +204,34 @@ def check_command(instance, schedule, fmt, as_json):
         for violation in verdict.violations:
             click.echo(f"  {violation}")
     sys.exit(0 if verdict.feasible else 1)
+
+
+@main.command("generate")
+@click.option("--jobs", "-n", "n_jobs", type=click.IntRange(min=1), required=True, help="Number of jobs.")
+@click.option("--machines", "-m", "n_machines", type=click.IntRange(min=1), required=True,
+              help="Number of machines (each job visits every machine once).")
+@click.option("--seed", type=click.IntRange(1, 2**31 - 2), default=1, show_default=True,
+              help="Seed of Taillard's generator (durations); the machine orders use seed + 1.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="standard", show_default=True,
+              help="File format to write.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the instance.")
+@reports_input_errors
+def generate_command(n_jobs, n_machines, seed, fmt, output):
+    """Write a random job shop made by Taillard's generator (durations 1-99), as ta01-80 were.
+
+    The same seed always gives the same instance, so large tests and benchmarks are reproducible.
+
+    \b
+    Example:
+      cpsched generate --jobs 1000 --machines 100 --seed 1 -o big.txt
+      cpsched solve big.txt --time-limit 300
+    """
+    writable_file(output, "--output")
+    name = Path(output).stem
+    problem = seeded_instance(n_jobs, n_machines, seed, name=name)
+    _write_text(output, format_jobshop(problem, fmt))
+    click.echo(f"wrote {output}  instance={name}  size={problem.size}  operations={problem.n_operations}  "
+               f"lower_bound={problem.lower_bound}")
 
 
 @main.command("instances")

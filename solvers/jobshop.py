@@ -1,4 +1,5 @@
-"""Job shop methods: the textbook CP-SAT model (`cpsat-plain`) and ours (`cpsat`).
+"""Job shop methods: dispatching rules, the textbook CP-SAT model (`cpsat-plain`), ours (`cpsat`),
+large-neighbourhood search (`lns`), and `auto`, which picks by size.
 
 Each method returns a `Result` whose schedule `instances.jobshop.evaluate` has checked, and whose
 objective is the makespan that check computed.
@@ -12,29 +13,35 @@ from dataclasses import dataclass, field
 
 from cpmodels.jobshop import JobShopModelOptions, build
 from instances.catalog import best_known_for
+from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule, evaluate
-from learned_pdr import RULES, dispatch
+from learned_pdr import best_dispatch, dispatch_spec, parse_rule
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
+from solvers.jobshop_lns import lns
 from solvers.jobshop_tabu import tabu_search
 from solvers.result import Result
 
 
 @dataclass(frozen=True)
-class CpsatRecipe:
-    """How a CP-SAT method warm-starts, builds its model and sets the solver."""
+class JobShopRecipe:
+    """How a job shop method warm-starts, improves and finishes.
 
-    warm_start: bool = False  # start from the best dispatching-rule schedule; its makespan is the horizon
+    The phases run in order, all within one time limit: a dispatched schedule (`warm_start`), tabu
+    search on it, then either CP-SAT on the whole model or LNS with small CP-SAT window models."""
+
+    warm_start: str | None = None  # "best" (the shortest rule schedule) or a rule spec; None: cold
     local_search_share: float = 0.0  # at most this share of the time limit for tabu search on it
-    local_search_stall: int | None = 20_000  # tabu iterations without a new best before CP-SAT takes over
+    local_search_stall: int | None = 20_000  # tabu iterations without a new best before the next phase
+    finish: str = "cpsat"  # "cpsat": the whole model; "lns": large-neighbourhood search
     hint: bool = True  # hint CP-SAT with the warm start (it is the first incumbent either way)
     model: JobShopModelOptions = field(default_factory=JobShopModelOptions)
     parameters: dict = field(default_factory=dict)
 
 
-RECIPES: dict[str, CpsatRecipe] = {
-    "cpsat-plain": CpsatRecipe(),
-    "cpsat": CpsatRecipe(
-        warm_start=True,
+RECIPES: dict[str, JobShopRecipe] = {
+    "cpsat-plain": JobShopRecipe(),
+    "cpsat": JobShopRecipe(
+        warm_start="best",
         local_search_share=0.5,
         model=JobShopModelOptions(tighten_domains=True),
         parameters={
@@ -42,52 +49,114 @@ RECIPES: dict[str, CpsatRecipe] = {
             "use_dynamic_precedence_in_disjunctive": True,
         },
     ),
+    "lns": JobShopRecipe(warm_start="best", finish="lns"),
 }
+# `auto` on large instances: the whole model is too big for CP-SAT to improve in time.
+LARGE_RECIPE = JobShopRecipe(warm_start="best", local_search_share=0.5, finish="lns")
+AUTO_LARGE_OPERATIONS = 5_000  # from this many operations `auto` uses LARGE_RECIPE (docs/benchmarks.md)
+DISPATCH_SHARE = 0.1  # "best" tries rules for at most this share of the time limit (one always runs)
+MODEL_BYTES_PER_OPERATION = 30_000  # CP-SAT peak per operation: 1.8 GB after 30 s on 1000 x 100, plus margin
 
 
-def best_dispatch(problem: JobShop) -> Schedule:
-    """The shortest of the static rules' active and non-delay schedules (milliseconds on benchmark
-    sizes)."""
-    schedules = [dispatch(problem, rule, non_delay) for rule in RULES for non_delay in (False, True)]
-    return min(schedules, key=lambda schedule: problem.makespan_of(schedule.starts))
+def auto_recipe(problem: JobShop) -> tuple[str, JobShopRecipe]:
+    """What `auto` runs on this problem: exact CP-SAT when small, LNS when large."""
+    if problem.n_operations >= AUTO_LARGE_OPERATIONS or not fits_in_memory(problem):
+        return "lns", LARGE_RECIPE
+    return "cpsat", RECIPES["cpsat"]
 
 
-def solve_cpsat(
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def fits_in_memory(problem: JobShop) -> bool:
+    available = available_memory()
+    return available is None or problem.n_operations * MODEL_BYTES_PER_OPERATION < 0.8 * available
+
+
+def check_memory(problem: JobShop, method: str) -> None:
+    """Refuse, before building, a whole model that would exhaust memory."""
+    if not fits_in_memory(problem):
+        need = problem.n_operations * MODEL_BYTES_PER_OPERATION / 2**30
+        have = (available_memory() or 0) / 2**30
+        raise InputError(f"{problem.name}: the whole CP-SAT model of {problem.n_operations} operations needs "
+                         f"about {need:.1f} GB, only {have:.1f} GB is available; use --method lns or auto")
+
+
+def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int) -> Schedule:
+    """The dispatched schedule a recipe starts from: a rule spec, or "best" of the rules in time."""
+    if spec == "best":
+        return best_dispatch(problem, deadline=deadline)
+    return dispatch_spec(problem, spec, seed)
+
+
+def solve_jobshop(
     problem: JobShop,
-    recipe: CpsatRecipe,
+    recipe: JobShopRecipe,
     method: str,
     *,
     time_limit: float,
     workers: int,
     seed: int,
     progress: ProgressCallback | None = None,
+    warm_start: str | None = None,
 ) -> Result:
-    """Warm start (if the recipe asks), then CP-SAT until `time_limit` seconds after the call."""
+    """Run the recipe's phases until `time_limit` seconds after the call. `warm_start` (a rule
+    spec or "best") overrides the recipe's. Ctrl-C in any phase returns the best schedule so far."""
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, progress)
     tracker.report(bound=problem.lower_bound)
-    warm = None
-    options = recipe.model
+    if warm_start is not None:
+        if warm_start != "best":
+            parse_rule(warm_start)  # a bad spec fails before any work
+        recipe = dataclasses.replace(recipe, warm_start=warm_start)
+    if recipe.finish == "cpsat":
+        check_memory(problem, method)
+    best: Schedule | None = None
+    found_by = None
+
+    def finish(schedule, status, bound=None, interrupted=False):
+        return finish_result(problem, schedule, status, bound, method, tracker, interrupted=interrupted,
+                             found_by=found_by)
+
     try:
-        if recipe.warm_start:
-            warm = best_dispatch(problem)
-            tracker.report(objective=problem.makespan_of(warm.starts))
+        if recipe.warm_start is not None:
+            best = warm_start_schedule(problem, recipe.warm_start, started + DISPATCH_SHARE * time_limit, seed)
+            found_by = "dispatch"
+            tracker.report(objective=problem.makespan_of(best.starts))
             if recipe.local_search_share > 0:
                 improved = tabu_search(
-                    problem, warm, deadline=started + recipe.local_search_share * time_limit, seed=seed,
+                    problem, best, deadline=started + recipe.local_search_share * time_limit, seed=seed,
                     stall_iterations=recipe.local_search_stall,
                     on_improvement=lambda makespan: tracker.report(objective=makespan),
                 )
-                warm = improved.schedule
-                if improved.interrupted:  # Ctrl-C: no CP-SAT phase, the best so far is the answer
-                    return finish_result(problem, warm, "feasible", None, method, tracker, interrupted=True)
-            options = dataclasses.replace(options, horizon=problem.makespan_of(warm.starts))
-        built = build(problem, hint=warm if recipe.hint else None, **options.as_kwargs())
+                if improved.makespan < problem.makespan_of(best.starts):
+                    best, found_by = improved.schedule, "tabu"
+                if improved.interrupted:
+                    return finish(best, "feasible", interrupted=True)
+        if recipe.finish == "lns":
+            searched = lns(problem, best, deadline=deadline, workers=workers, seed=seed,
+                           on_improvement=lambda makespan: tracker.report(objective=makespan))
+            if searched.makespan < problem.makespan_of(best.starts):
+                best, found_by = searched.schedule, "lns"
+            return finish(best, "feasible", interrupted=searched.interrupted)
+        options = recipe.model
+        if best is not None:
+            options = dataclasses.replace(options, horizon=problem.makespan_of(best.starts))
+        built = build(problem, hint=best if recipe.hint else None, **options.as_kwargs())
     except KeyboardInterrupt:  # Ctrl-C before CP-SAT started
-        if warm is None:
+        if best is None:
             raise
-        return finish_result(problem, warm, "feasible", None, method, tracker, interrupted=True)
+        return finish(best, "feasible", interrupted=True)
     outcome = run_cpsat(
         built.model,
         deadline=deadline,
@@ -95,11 +164,22 @@ def solve_cpsat(
         workers=workers,
         seed=seed,
         parameters=recipe.parameters,
-        initial=built.values_of(problem, warm) if warm is not None else None,
+        initial=built.values_of(problem, best) if best is not None else None,
     )
     schedule = built.decode(outcome.values) if outcome.values is not None else None
-    return finish_result(problem, schedule, outcome.status, outcome.bound, method, tracker,
-                         interrupted=outcome.interrupted)
+    if schedule is not None and (best is None or outcome.objective < problem.makespan_of(best.starts)):
+        found_by = "cpsat"
+    return finish(schedule, outcome.status, outcome.bound, outcome.interrupted)
+
+
+def solve_dispatch(problem: JobShop, spec: str, method: str, *, seed: int,
+                   progress: ProgressCallback | None = None) -> Result:
+    """One dispatching rule, no search: milliseconds, the baseline every other method must beat."""
+    tracker = Tracker(time.monotonic(), progress)
+    tracker.report(bound=problem.lower_bound)
+    schedule = dispatch_spec(problem, spec, seed)
+    tracker.report(objective=problem.makespan_of(schedule.starts))
+    return finish_result(problem, schedule, "feasible", None, method, tracker, found_by="dispatch")
 
 
 def finish_result(
@@ -110,6 +190,7 @@ def finish_result(
     method: str,
     tracker: Tracker,
     interrupted: bool = False,
+    found_by: str | None = None,
 ) -> Result:
     """Check the schedule independently, add the proved bound and the gaps, and wrap it up."""
     objective = None
@@ -133,6 +214,8 @@ def finish_result(
         metrics["best_known_upper"] = known.upper_bound
         if objective is not None:
             metrics["gap_to_best_known"] = (objective - known.upper_bound) / known.upper_bound
+    if found_by is not None and schedule is not None:
+        metrics["found_by"] = found_by  # the phase whose schedule this is (dispatch, tabu, cpsat, lns)
     if interrupted:
         metrics["interrupted"] = True
     return Result(status, objective, bound, schedule, method, time.monotonic() - tracker.started,

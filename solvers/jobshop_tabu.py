@@ -17,79 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from instances.jobshop import JobShop, Schedule
+from solvers.jobshop_graph import DisjunctiveGraph
 
 
-@dataclass
-class _Graph:
-    """The disjunctive graph of one machine ordering: predecessor/successor on job and machine."""
-
-    duration: list[int]
-    job_prev: list[int]
-    job_next: list[int]
-    machine_prev: list[int]
-    machine_next: list[int]
-
-    @classmethod
-    def from_schedule(cls, problem: JobShop, schedule: Schedule) -> _Graph:
-        n = problem.n_operations
-        ops = np.arange(n)
-        job_prev = np.where(problem.is_first, -1, ops - 1)
-        job_next = np.where(problem.is_last, -1, ops + 1)
-        machine_prev = np.full(n, -1)
-        machine_next = np.full(n, -1)
-        starts = np.asarray(schedule.starts)
-        order = np.lexsort((problem.durations, starts, problem.machines))
-        same = problem.machines[order[1:]] == problem.machines[order[:-1]]
-        machine_next[order[:-1][same]] = order[1:][same]
-        machine_prev[order[1:][same]] = order[:-1][same]
-        return cls(problem.durations.tolist(), job_prev.tolist(), job_next.tolist(),
-                   machine_prev.tolist(), machine_next.tolist())
-
-    def heads_and_tails(self) -> tuple[list[int], list[int]]:
-        """Longest path to each operation's start (head) and from its end (tail)."""
-        n = len(self.duration)
-        duration, job_next, machine_next = self.duration, self.job_next, self.machine_next
-        indegree = [(self.job_prev[o] >= 0) + (self.machine_prev[o] >= 0) for o in range(n)]
-        stack = [o for o in range(n) if indegree[o] == 0]
-        head = [0] * n
-        order = []
-        while stack:
-            o = stack.pop()
-            order.append(o)
-            end = head[o] + duration[o]
-            for s in (job_next[o], machine_next[o]):
-                if s >= 0:
-                    if end > head[s]:
-                        head[s] = end
-                    indegree[s] -= 1
-                    if indegree[s] == 0:
-                        stack.append(s)
-        if len(order) != n:
-            raise RuntimeError("the machine orders contain a cycle")
-        tail = [0] * n
-        for o in reversed(order):
-            best = 0
-            s = job_next[o]
-            if s >= 0:
-                best = tail[s] + duration[s]
-            s = machine_next[o]
-            if s >= 0 and tail[s] + duration[s] > best:
-                best = tail[s] + duration[s]
-            tail[o] = best
-        return head, tail
-
-    def swap(self, u: int, v: int) -> None:
-        """Swap machine neighbours u -> v into v -> u."""
-        before, after = self.machine_prev[u], self.machine_next[v]
-        if before >= 0:
-            self.machine_next[before] = v
-        if after >= 0:
-            self.machine_prev[after] = u
-        self.machine_prev[v], self.machine_next[v] = before, u
-        self.machine_prev[u], self.machine_next[u] = v, after
-
-
-def _critical_moves(graph: _Graph, head: list[int], tail: list[int], makespan: int,
+def _critical_moves(graph: DisjunctiveGraph, head: list[int], tail: list[int], makespan: int,
                     rng: random.Random) -> list[tuple[int, int]]:
     """N5 moves (u, v) along one critical path, chosen at random where several exist."""
     duration = graph.duration
@@ -123,7 +54,7 @@ def _critical_moves(graph: _Graph, head: list[int], tail: list[int], makespan: i
     return [(u, v) for u, v in moves if graph.job_next[u] != v]
 
 
-def _estimate(graph: _Graph, head: list[int], tail: list[int], u: int, v: int) -> int:
+def _estimate(graph: DisjunctiveGraph, head: list[int], tail: list[int], u: int, v: int) -> int:
     """Taillard's estimate of the longest path through u and v after swapping them."""
     d = graph.duration
     a, b = graph.machine_prev[u], graph.machine_next[v]
@@ -161,7 +92,7 @@ def tabu_search(
     It also stops at the job/machine lower bound. Deterministic for a given seed when it stops on
     an iteration count. Ctrl-C ends the search and keeps the best schedule."""
     rng = random.Random(seed)
-    graph = _Graph.from_schedule(problem, start)
+    graph = DisjunctiveGraph.from_schedule(problem, start)
     head, tail = graph.heads_and_tails()
     makespan = max(h + d for h, d in zip(head, graph.duration))
     best_makespan, best_head = makespan, head

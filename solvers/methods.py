@@ -6,25 +6,33 @@ from collections.abc import Callable
 
 from instances.errors import InputError
 from instances.jobshop import JobShop
+from learned_pdr import RULES, parse_rule
 from solvers.cpsat import ProgressCallback
-from solvers.jobshop import RECIPES, solve_cpsat
+from solvers.jobshop import RECIPES, auto_recipe, solve_dispatch, solve_jobshop
 from solvers.result import Result
 
 Method = Callable[..., Result]
+DISPATCH_PREFIX = "pdr:"  # `pdr:mwkr`, `pdr:spt:active`: one dispatching rule, no search
 
 
-def _cpsat_method(name: str) -> Method:
-    def method(problem, *, time_limit, workers, seed, progress):
-        return solve_cpsat(problem, RECIPES[name], name, time_limit=time_limit, workers=workers,
-                           seed=seed, progress=progress)
+def _recipe_method(name: str) -> Method:
+    def method(problem, *, time_limit, workers, seed, progress, warm_start):
+        return solve_jobshop(problem, RECIPES[name], name, time_limit=time_limit, workers=workers, seed=seed,
+                             progress=progress, warm_start=warm_start)
 
     return method
 
 
+def _auto(problem, *, time_limit, workers, seed, progress, warm_start):
+    chosen, recipe = auto_recipe(problem)
+    return solve_jobshop(problem, recipe, f"auto({chosen})", time_limit=time_limit, workers=workers, seed=seed,
+                         progress=progress, warm_start=warm_start)
+
+
 METHODS: dict[type, dict[str, Method]] = {
-    JobShop: {name: _cpsat_method(name) for name in RECIPES},
+    JobShop: {"auto": _auto, **{name: _recipe_method(name) for name in RECIPES}},
 }
-DEFAULT_METHOD: dict[type, str] = {JobShop: "cpsat"}
+DEFAULT_METHOD: dict[type, str] = {JobShop: "auto"}
 
 
 def methods_for(problem: object) -> dict[str, Method]:
@@ -32,6 +40,11 @@ def methods_for(problem: object) -> dict[str, Method]:
     if family is None:
         raise TypeError(f"no methods for problems of type {type(problem).__name__}")
     return family
+
+
+def method_names(family: type = JobShop) -> list[str]:
+    """Every method name a user may give, dispatching rules included."""
+    return [*METHODS[family], *(f"{DISPATCH_PREFIX}{rule}" for rule in RULES)]
 
 
 def solve(
@@ -42,18 +55,29 @@ def solve(
     workers: int = 2,
     seed: int = 0,
     progress: ProgressCallback | None = None,
+    warm_start: str | None = None,
 ) -> Result:
     """Solve `problem` with the named method (the family's default when None).
 
-    `time_limit` counts everything, model building included. The returned solution has been checked
-    by the family's `evaluate`.
+    `time_limit` counts everything, model building included. `warm_start` (a dispatching rule such as
+    "mwkr", or "best") makes a CP-SAT method start from that rule's schedule: every start and the
+    makespan are hinted and the horizon is cut to it. The returned solution has been checked by the
+    family's `evaluate`.
     """
     family = methods_for(problem)
     name = method or DEFAULT_METHOD[type(problem)]
-    if name not in family:
-        raise InputError(f"unknown method '{name}'; choose one of {', '.join(family)}")
     if time_limit <= 0:
         raise InputError(f"the time limit must be positive, got {time_limit}")
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
-    return family[name](problem, time_limit=time_limit, workers=workers, seed=seed, progress=progress)
+    if name.startswith(DISPATCH_PREFIX) and isinstance(problem, JobShop):
+        if warm_start is not None:
+            raise InputError(f"--warm-start applies to the search methods, not to '{name}'")
+        spec = name[len(DISPATCH_PREFIX):]
+        rule, non_delay = parse_rule(spec)
+        label = f"{DISPATCH_PREFIX}{rule}" + ("" if non_delay else ":active")
+        return solve_dispatch(problem, spec, label, seed=seed, progress=progress)
+    if name not in family:
+        raise InputError(f"unknown method '{name}'; choose one of {', '.join(method_names(type(problem)))}")
+    return family[name](problem, time_limit=time_limit, workers=workers, seed=seed, progress=progress,
+                        warm_start=warm_start)

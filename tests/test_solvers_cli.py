@@ -119,7 +119,17 @@ def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
         (["solve", "ft06", "-t", "0"], "error: Invalid value for '--time-limit' / '-t': 0.0 is not in the range x>0."),
         (["solve", "ft06", "-t", "nan"], "error: --time-limit must be a finite number of seconds, got nan"),
         (["solve", "ft06", "--method", "magic"],
-         "error: Invalid value for '--method' / '-m': 'magic' is not one of 'cpsat', 'cpsat-plain'."),
+         "error: unknown method 'magic'; choose one of auto, cpsat-plain, cpsat, lns, pdr:spt, pdr:lpt, "
+         "pdr:mwkr, pdr:lwkr, pdr:mopnr, pdr:fifo, pdr:fdd/mwkr, pdr:random"),
+        (["solve", "ft06", "--method", "pdr:magic"],
+         "error: unknown dispatching rule 'magic'; choose one of spt, lpt, mwkr, lwkr, mopnr, fifo, fdd/mwkr, "
+         "random (optionally with ':active')"),
+        (["solve", "ft06", "--warm-start", "mwkr:late"],
+         "error: unknown variant 'late' in rule 'mwkr:late'; choose non-delay or active"),
+        (["solve", "ft06", "--method", "pdr:spt", "--warm-start", "mwkr"],
+         "error: --warm-start applies to the search methods, not to 'pdr:spt'"),
+        (["generate", "--jobs", "0", "--machines", "5", "-o", "x.txt"],
+         "error: Invalid value for '--jobs' / '-n': 0 is not in the range x>=1."),
         (["solve", "ft06", "-o", "/no/such/folder/x.json"],
          "error: /no/such/folder/x.json: --output: cannot write into /no/such/folder"),
         (["frobnicate"], "error: No such command 'frobnicate'."),
@@ -142,3 +152,22 @@ def test_gantt_without_matplotlib_says_how_to_install_it(monkeypatch):
     result = run("solve", "ft06", "-t", 5, "--quiet", "--gantt", "chart.png")
     assert result.exit_code == 2
     assert result.output == "error: --gantt needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)\n"
+
+
+def test_generate_writes_a_reproducible_instance_that_solve_reads(tmp_path):
+    path = tmp_path / "big.txt"
+    result = run("generate", "--jobs", 40, "--machines", 10, "--seed", 3, "-o", path)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"wrote {path}  instance=big  size=40x10  operations=400  lower_bound=")
+    again = tmp_path / "again.txt"
+    run("generate", "--jobs", 40, "--machines", 10, "--seed", 3, "-o", again)
+    assert path.read_text() == again.read_text()
+    solved = run("solve", path, "--method", "pdr:mopnr", "--quiet")
+    assert solved.exit_code == 0 and "size=40x10" in solved.output
+    assert "method=pdr:mopnr  found_by=dispatch" in solved.output
+
+
+def test_warm_start_from_the_command_line():
+    result = run("solve", "ft06", "-m", "cpsat-plain", "--warm-start", "mwkr:active", "-t", 10, "-q", "--json")
+    summary = json.loads(result.output)
+    assert summary["objective"] == 55 and summary["method"] == "cpsat-plain"

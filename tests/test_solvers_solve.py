@@ -4,7 +4,9 @@ import pytest
 
 from cpmodels.jobshop import build
 from instances import InputError, evaluate, load
+from instances.generators import seeded_instance
 from learned_pdr import RULES, dispatch
+from solvers import jobshop as jobshop_solvers
 from solvers import solve
 from solvers.cpsat import Tracker, hinted_values, objective_of, run_cpsat
 
@@ -21,6 +23,11 @@ def test_both_methods_prove_known_optima(method, ft06):
 def test_la01_optimum_from_the_library_api():
     result = solve(load("la01"), time_limit=20)
     assert result.objective == 666 and result.status == "optimal"
+
+
+def test_lns_finds_the_optimum_but_proves_only_the_simple_bound(ft06):
+    result = solve(ft06, "lns", time_limit=5)
+    assert (result.status, result.objective, result.bound) == ("feasible", 55, ft06.lower_bound)
 
 
 def test_trace_improves_monotonically(ft06):
@@ -52,7 +59,7 @@ def test_a_solve_never_returns_worse_than_its_warm_start():
 
 
 def test_bad_arguments_are_input_errors(ft06):
-    with pytest.raises(InputError, match="unknown method 'magic'; choose one of cpsat-plain, cpsat"):
+    with pytest.raises(InputError, match="unknown method 'magic'; choose one of auto, cpsat-plain, cpsat, lns, pdr:"):
         solve(ft06, "magic")
     with pytest.raises(InputError, match="time limit must be positive"):
         solve(ft06, time_limit=0)
@@ -68,3 +75,37 @@ def test_an_unhinted_warm_start_is_still_the_first_incumbent():
                         initial=built.values_of(problem, warm))
     assert outcome.objective == problem.makespan_of(warm.starts)
     assert tracker.trace[-1][1] == outcome.objective
+
+
+def test_a_time_limit_too_short_to_search_returns_the_dispatched_schedule_marked_as_such():
+    problem = load("ta71")
+    result = solve(problem, "cpsat-plain", warm_start="mwkr", time_limit=0.001)
+    assert result.status == "feasible" and result.metrics["found_by"] == "dispatch"
+    assert result.objective == evaluate(problem, dispatch(problem, "mwkr")).makespan
+
+
+def test_warm_started_cpsat_is_never_worse_than_its_rule():
+    problem = load("ta71")
+    result = solve(problem, "cpsat-plain", warm_start="spt:active", time_limit=2)
+    assert result.objective <= evaluate(problem, dispatch(problem, "spt", non_delay=False)).makespan
+    assert result.method == "cpsat-plain"
+
+
+def test_auto_switches_to_lns_on_large_instances():
+    small = solve(load("ft06"), time_limit=5)
+    assert small.method == "auto(cpsat)" and small.objective == 55
+    large = seeded_instance(100, 50, 1)  # 5,000 operations
+    result = solve(large, time_limit=4)
+    assert result.method == "auto(lns)"
+    assert evaluate(large, result.solution).makespan == result.objective
+    assert result.objective <= large.makespan_of(dispatch(large, "fdd/mwkr").starts)
+
+
+def test_a_model_too_big_for_memory_is_refused_before_building(monkeypatch):
+    problem = seeded_instance(300, 40, 2)  # 12,000 operations
+    need = problem.n_operations * jobshop_solvers.MODEL_BYTES_PER_OPERATION
+    monkeypatch.setattr(jobshop_solvers, "available_memory", lambda: need // 2)
+    with pytest.raises(InputError, match=r"gen300x40s2: the whole CP-SAT model of 12000 operations needs about "
+                                         r"0\.3 GB, only 0\.2 GB is available; use --method lns or auto"):
+        solve(problem, "cpsat", time_limit=5)
+    assert jobshop_solvers.auto_recipe(problem)[0] == "lns"

@@ -1,13 +1,12 @@
 import time
 
 from instances import evaluate, load
-from learned_pdr import RULES, dispatch
-from solvers.jobshop import best_dispatch
+from learned_pdr import RULES, best_dispatch, dispatch
 from solvers.jobshop_tabu import tabu_search
 
 
 def test_tabu_search_finds_the_ft06_optimum_from_a_poor_start(ft06):
-    start = dispatch(ft06, "spt")
+    start = dispatch(ft06, "spt", non_delay=False)
     assert evaluate(ft06, start).makespan == 94
     outcome = tabu_search(ft06, start, deadline=time.monotonic() + 60, max_iterations=5000)
     assert outcome.makespan == 55 and evaluate(ft06, outcome.schedule).makespan == 55

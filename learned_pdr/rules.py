@@ -1,0 +1,89 @@
+"""Static priority dispatching rules, named as users write them: `mwkr`, `mopnr:active`, ...
+
+A rule scores the candidate jobs of a `DispatchSimulator`; the smallest score is dispatched, ties
+go to the lower job index. A rule spec is `NAME` (a non-delay schedule, which measured better on
+the Taillard sets) or `NAME:active` (Giffler-Thompson active schedule).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from instances.errors import InputError
+from instances.jobshop import JobShop, Schedule
+from learned_pdr.simulator import DispatchSimulator
+
+Rule = Callable[[DispatchSimulator, np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _flow_due_date_per_work(sim: DispatchSimulator, jobs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """FDD/MWKR: the job's work up to the end of this operation over the work it has left."""
+    remaining = sim.remaining_work[jobs]
+    flow_due = sim.problem.job_work[jobs] - remaining + sim.candidate_duration[jobs]
+    return flow_due / np.maximum(remaining, 1)
+
+
+RULES: dict[str, Rule] = {
+    "spt": lambda sim, jobs, rng: sim.candidate_duration[jobs],  # shortest processing time
+    "lpt": lambda sim, jobs, rng: -sim.candidate_duration[jobs],  # longest processing time
+    "mwkr": lambda sim, jobs, rng: -sim.remaining_work[jobs],  # most work remaining
+    "lwkr": lambda sim, jobs, rng: sim.remaining_work[jobs],  # least work remaining
+    "mopnr": lambda sim, jobs, rng: sim.next_op[jobs] - sim.job_end[jobs],  # most operations remaining
+    "fifo": lambda sim, jobs, rng: sim.job_ready[jobs],  # first in (to the machine's queue), first out
+    "fdd/mwkr": _flow_due_date_per_work,
+    "random": lambda sim, jobs, rng: rng.random(len(jobs)),
+}
+RULE_ALIASES = {"fdd-mwkr": "fdd/mwkr", "fdd_mwkr": "fdd/mwkr"}
+VARIANTS = ("non-delay", "active")
+
+# Order in which `best_dispatch` tries rules when time is short: best first on the Taillard sets.
+PREFERRED = [(rule, non_delay) for non_delay in (True, False)
+             for rule in ("fdd/mwkr", "mopnr", "mwkr", "spt", "fifo", "lwkr", "lpt")]
+
+
+def parse_rule(spec: str) -> tuple[str, bool]:
+    """`mwkr` -> ("mwkr", non_delay=True); `mwkr:active` -> ("mwkr", False)."""
+    name, _, variant = spec.strip().lower().partition(":")
+    name = RULE_ALIASES.get(name, name)
+    if name not in RULES:
+        raise InputError(f"unknown dispatching rule '{spec}'; choose one of {', '.join(RULES)} "
+                         f"(optionally with ':active')")
+    if variant not in ("", *VARIANTS):
+        raise InputError(f"unknown variant '{variant}' in rule '{spec}'; choose {' or '.join(VARIANTS)}")
+    return name, variant != "active"
+
+
+def dispatch(problem: JobShop, rule: str = "mwkr", non_delay: bool = True, seed: int = 0) -> Schedule:
+    """The schedule the named rule builds (`seed` feeds the `random` rule)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown rule '{rule}'; choose one of {', '.join(RULES)}")
+    score = RULES[rule]
+    rng = np.random.default_rng(seed)
+    sim = DispatchSimulator(problem, non_delay)
+    while not sim.done:
+        jobs = sim.candidates()
+        sim.step(int(jobs[np.argmin(score(sim, jobs, rng))]) if len(jobs) > 1 else int(jobs[0]))
+    return sim.schedule()
+
+
+def dispatch_spec(problem: JobShop, spec: str, seed: int = 0) -> Schedule:
+    """The schedule of a rule spec as users write it (`mwkr`, `spt:active`)."""
+    rule, non_delay = parse_rule(spec)
+    return dispatch(problem, rule, non_delay, seed)
+
+
+def best_dispatch(problem: JobShop, deadline: float | None = None) -> Schedule:
+    """The shortest schedule of the deterministic rules (non-delay and active), trying the usually
+    best first and stopping at `deadline` (time.monotonic()); at least one rule always runs."""
+    best, best_makespan = None, None
+    for rule, non_delay in PREFERRED:
+        if best is not None and deadline is not None and time.monotonic() >= deadline:
+            break
+        schedule = dispatch(problem, rule, non_delay)
+        makespan = problem.makespan_of(schedule.starts)
+        if best_makespan is None or makespan < best_makespan:
+            best, best_makespan = schedule, makespan
+    return best

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from instances import JobShop, evaluate, load
+from instances.errors import InputError
+from instances.generators import random_jobshop
+from learned_pdr import FEATURES, RULES, DispatchSimulator, best_dispatch, dispatch, dispatch_spec, parse_rule
+
+
+def _ragged(seed: int) -> JobShop:
+    """Jobs of different lengths, repeated machines and zero durations: the awkward cases."""
+    rng = np.random.default_rng(seed)
+    jobs = [[(int(rng.integers(0, 4)), int(rng.integers(0, 9))) for _ in range(int(rng.integers(1, 7)))]
+            for _ in range(int(rng.integers(1, 9)))]
+    return JobShop.from_jobs(f"ragged{seed}", 4, jobs)
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("non_delay", [True, False])
+def test_every_rule_builds_schedules_that_evaluate_accepts(rule, non_delay):
+    problems = [random_jobshop(8, 5, seed) for seed in range(4)] + [_ragged(seed) for seed in range(12)]
+    for problem in problems:
+        schedule = dispatch(problem, rule, non_delay, seed=3)
+        check = evaluate(problem, schedule)
+        assert check.feasible, (problem.name, check.violations[:2])
+        assert check.makespan == problem.makespan_of(schedule.starts)
+
+
+def test_non_delay_schedules_keep_a_machine_busy_whenever_an_operation_waits_for_it():
+    problem = random_jobshop(10, 6, 7)
+    starts = dispatch(problem, "spt", non_delay=True).starts
+    ends = starts + problem.durations
+    ready = np.where(problem.is_first, 0, np.roll(ends, 1))  # when each op's job predecessor ends
+    for op in range(problem.n_operations):
+        covered = ready[op]  # the machine must be busy from `ready` until the op starts
+        same = np.flatnonzero(problem.machines == problem.machines[op])
+        for other in same[np.argsort(starts[same])]:
+            if starts[other] <= covered < ends[other]:
+                covered = ends[other]
+        assert covered >= starts[op], f"machine idle before operation {op} started"
+
+
+def test_known_rule_makespans_on_ft06():
+    ft06 = load("ft06")
+    assert evaluate(ft06, dispatch(ft06, "spt", non_delay=False)).makespan == 94
+    assert problem_makespans_never_below_the_optimum(ft06, 55)
+
+
+def problem_makespans_never_below_the_optimum(problem: JobShop, optimum: int) -> bool:
+    return all(evaluate(problem, dispatch(problem, rule, nd)).makespan >= optimum
+               for rule in RULES for nd in (True, False))
+
+
+def test_the_random_rule_is_reproducible_per_seed():
+    problem = random_jobshop(10, 5, 1)
+    first, again, other = (dispatch(problem, "random", seed=s).starts for s in (4, 4, 5))
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+def test_best_dispatch_is_no_worse_than_any_deterministic_rule():
+    problem = load("ta41")
+    best = problem.makespan_of(best_dispatch(problem).starts)
+    assert best == min(problem.makespan_of(dispatch(problem, r, nd).starts)
+                       for r in RULES if r != "random" for nd in (True, False))
+
+
+def test_the_simulator_serves_any_chooser():
+    problem = random_jobshop(6, 4, 2)
+    sim = DispatchSimulator(problem, non_delay=False)
+    rng = np.random.default_rng(0)
+    while not sim.done:
+        jobs = sim.candidates()
+        features = sim.features(jobs)
+        assert features.shape == (len(jobs), len(FEATURES))
+        assert np.all(features[:, FEATURES.index("remaining_operations")] >= 1)
+        sim.step(int(rng.choice(jobs)))
+    assert evaluate(problem, sim.schedule()).feasible
+
+
+def test_the_simulator_refuses_a_job_that_is_not_a_candidate_and_an_unfinished_schedule():
+    problem = load("ft06")
+    sim = DispatchSimulator(problem)
+    outsiders = sorted(set(range(problem.n_jobs)) - set(sim.candidates().tolist()))
+    with pytest.raises(ValueError, match=f"job {outsiders[0]} is not a candidate now"):
+        sim.step(outsiders[0])
+    with pytest.raises(ValueError, match="only 0 of 36 operations are scheduled"):
+        sim.schedule()
+
+
+def test_rule_specs_as_users_write_them():
+    assert parse_rule("MWKR") == ("mwkr", True)
+    assert parse_rule("spt:active") == ("spt", False)
+    assert parse_rule("fdd-mwkr:non-delay") == ("fdd/mwkr", True)
+    with pytest.raises(InputError, match="unknown dispatching rule 'edd'"):
+        parse_rule("edd")
+    ft06 = load("ft06")
+    assert np.array_equal(dispatch_spec(ft06, "lpt:active").starts, dispatch(ft06, "lpt", non_delay=False).starts)
