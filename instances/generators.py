@@ -85,9 +85,12 @@ def regenerate(name: str) -> JobShop:
 
 
 def seeded_instance(n_jobs: int, n_machines: int, seed: int, name: str = "") -> JobShop:
-    """A Taillard-style instance of any size from one seed (durations from `seed`, machine orders
-    from `seed + 1`): what `cpsched generate` writes and the large benchmark solves."""
-    return taillard(n_jobs, n_machines, seed, seed + 1, name=name or f"gen{n_jobs}x{n_machines}s{seed}")
+    """A Taillard-style instance of any size from one seed: what `cpsched generate` writes and the
+    large benchmark solves. Taillard's two seeds are drawn from `seed` by numpy's SeedSequence:
+    nearby seeds of his multiplicative generator give correlated streams (seeds 1 and 2 tie machine
+    to duration and load one machine 45% above the rest)."""
+    time_seed, machine_seed = (np.random.SeedSequence(seed).generate_state(2) % (2**31 - 2) + 1).tolist()
+    return taillard(n_jobs, n_machines, time_seed, machine_seed, name=name or f"gen{n_jobs}x{n_machines}s{seed}")
 
 
 def random_jobshop(

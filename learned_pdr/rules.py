@@ -75,9 +75,13 @@ def dispatch_spec(problem: JobShop, spec: str, seed: int = 0) -> Schedule:
     return dispatch(problem, rule, non_delay, seed)
 
 
-def best_dispatch(problem: JobShop, deadline: float | None = None) -> Schedule:
+def best_dispatch(
+    problem: JobShop, deadline: float | None = None, on_improvement: Callable[[int], None] | None = None
+) -> Schedule:
     """The shortest schedule of the deterministic rules (non-delay and active), trying the usually
-    best first and stopping at `deadline` (time.monotonic()); at least one rule always runs."""
+    best first and stopping at `deadline` (time.monotonic()); at least one rule always runs.
+    `on_improvement` hears each new best makespan at once (the first schedule comes in seconds even
+    on 1000 x 100, while the other rules still run)."""
     best, best_makespan = None, None
     for rule, non_delay in PREFERRED:
         if best is not None and deadline is not None and time.monotonic() >= deadline:
@@ -86,4 +90,6 @@ def best_dispatch(problem: JobShop, deadline: float | None = None) -> Schedule:
         makespan = problem.makespan_of(schedule.starts)
         if best_makespan is None or makespan < best_makespan:
             best, best_makespan = schedule, makespan
+            if on_improvement is not None:
+                on_improvement(makespan)
     return best

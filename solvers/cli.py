@@ -211,7 +211,7 @@ def check_command(instance, schedule, fmt, as_json):
 @click.option("--machines", "-m", "n_machines", type=click.IntRange(min=1), required=True,
               help="Number of machines (each job visits every machine once).")
 @click.option("--seed", type=click.IntRange(1, 2**31 - 2), default=1, show_default=True,
-              help="Seed of Taillard's generator (durations); the machine orders use seed + 1.")
+              help="Seed; Taillard's two generator seeds are drawn from it.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="standard", show_default=True,
               help="File format to write.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="Where to write the instance.")

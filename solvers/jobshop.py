@@ -91,11 +91,14 @@ def check_memory(problem: JobShop, method: str) -> None:
                          f"about {need:.1f} GB, only {have:.1f} GB is available; use --method lns or auto")
 
 
-def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int) -> Schedule:
+def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int, tracker: Tracker) -> Schedule:
     """The dispatched schedule a recipe starts from: a rule spec, or "best" of the rules in time."""
     if spec == "best":
-        return best_dispatch(problem, deadline=deadline)
-    return dispatch_spec(problem, spec, seed)
+        return best_dispatch(problem, deadline=deadline,
+                             on_improvement=lambda makespan: tracker.report(objective=makespan))
+    schedule = dispatch_spec(problem, spec, seed)
+    tracker.report(objective=problem.makespan_of(schedule.starts))
+    return schedule
 
 
 def solve_jobshop(
@@ -130,9 +133,9 @@ def solve_jobshop(
 
     try:
         if recipe.warm_start is not None:
-            best = warm_start_schedule(problem, recipe.warm_start, started + DISPATCH_SHARE * time_limit, seed)
+            best = warm_start_schedule(problem, recipe.warm_start, started + DISPATCH_SHARE * time_limit, seed,
+                                       tracker)
             found_by = "dispatch"
-            tracker.report(objective=problem.makespan_of(best.starts))
             if recipe.local_search_share > 0:
                 improved = tabu_search(
                     problem, best, deadline=started + recipe.local_search_share * time_limit, seed=seed,

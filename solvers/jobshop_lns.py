@@ -88,47 +88,58 @@ class _Window:
     free: np.ndarray  # bool per op of `ops`
 
 
+SPAN_PER_FREE = 25  # a window holds at most this many operations per freed one (bounds the model)
+
+
 def _choose_window(state: _Incumbent, kind: str, size: int, rng: np.random.Generator) -> _Window:
+    """A rank range and the operations freed in it, for about `size` freed operations.
+
+    - window: `size` consecutive ranks, all free;
+    - machines: one to three random machines, over as many ranks as hold `size` of their operations;
+    - jobs: a few random jobs, likewise;
+    - critical: the machine where a critical path ends a block and the machine it goes on to (the
+      only places a swap can shorten it, as in N5), over a range that ends a little after that point.
+    """
     problem = state.problem
     n = problem.n_operations
-    span = min(n, size if kind == "window" else 3 * size)
-    low = int(rng.integers(0, n - span + 1))
-    ops = state.by_rank[low:low + span]
     if kind == "window":
-        return _Window(kind, low, low + span, ops, np.ones(span, dtype=bool))
-    if kind == "critical":  # centred where the critical path leaves a machine: only there can it shorten
-        low = _junction_low(state, span, rng)
+        span = min(n, size)
+        low = int(rng.integers(0, n - span + 1))
+        return _Window(kind, low, low + span, state.by_rank[low:low + span], np.ones(span, dtype=bool))
+    if kind == "jobs":
+        count = int(rng.integers(2, 9))
+        span = min(n, SPAN_PER_FREE * size, max(3 * size, size * problem.n_jobs // count))
+        low = int(rng.integers(0, n - span + 1))
         ops = state.by_rank[low:low + span]
-        durations = problem.durations[ops]
-        critical = state.head_array[ops] + durations + state.tail_array[ops] == state.makespan
-        groups = problem.machines[ops]
-        candidates = np.unique(groups[critical & (durations > 0)])
-        if candidates.size == 0:
-            return _Window("window", low, low + span, ops, np.ones(span, dtype=bool))
+        groups = problem.job_of[ops]
+        chosen = rng.permutation(np.unique(groups))[:count]
+        return _Window(kind, low, low + span, ops, np.isin(groups, chosen))
+    junction = _junction(state, rng) if kind == "critical" else None
+    if junction is None:
+        chosen = rng.choice(problem.n_machines, size=min(problem.n_machines, int(rng.integers(1, 4))), replace=False)
+        centre = int(rng.integers(0, n))
     else:
-        groups = problem.machines[ops] if kind == "machines" else problem.job_of[ops]
-        candidates = np.unique(groups)
-    chosen = rng.permutation(candidates)
-    counts = np.bincount(groups)[chosen]
-    take = int(np.searchsorted(np.cumsum(counts), size)) + 1
-    free = np.isin(groups, chosen[:take])
-    return _Window(kind, low, low + span, ops, free)
+        following = junction + 1 if not problem.is_last[junction] else junction
+        chosen = np.unique(problem.machines[[junction, following]])
+        centre = int(state.rank[junction])
+    span = min(n, SPAN_PER_FREE * size, max(size, size * problem.n_machines // len(chosen)))
+    offset = span // 4 if junction is not None else span // 2  # before a junction: what can swap with it
+    low = int(np.clip(centre - span + offset, 0, n - span))
+    ops = state.by_rank[low:low + span]
+    return _Window(kind, low, low + span, ops, np.isin(problem.machines[ops], chosen))
 
 
-def _junction_low(state: _Incumbent, span: int, rng: np.random.Generator) -> int:
-    """The first rank of a window centred on a random critical operation after which the critical
-    path leaves its machine (a job arc, or the end of the schedule)."""
+def _junction(state: _Incumbent, rng: np.random.Generator) -> int | None:
+    """A random critical operation after which a critical path leaves its machine (by a job arc, or
+    at the end of the schedule); None if there is none."""
     problem = state.problem
     head, tail, durations = state.head_array, state.tail_array, problem.durations
     critical = head + durations + tail == state.makespan
     job_next = np.where(problem.is_last, 0, np.arange(problem.n_operations) + 1)
-    leaves = critical & (problem.is_last & (tail == 0) | ~problem.is_last & (head[job_next] == head + durations)
-                         & (durations[job_next] + tail[job_next] == tail) & (tail > 0))
-    junctions = np.flatnonzero(leaves)
-    if junctions.size == 0:
-        return int(rng.integers(0, problem.n_operations - span + 1))
-    centre = int(state.rank[int(rng.choice(junctions))])
-    return int(np.clip(centre - span // 2, 0, problem.n_operations - span))
+    on_path = (head[job_next] == head + durations) & (tail == durations[job_next] + tail[job_next])
+    leaves_by_job = ~problem.is_last & on_path
+    junctions = np.flatnonzero(critical & (durations > 0) & (leaves_by_job | (tail == 0)))
+    return int(rng.choice(junctions)) if junctions.size else None
 
 
 @dataclass
@@ -296,8 +307,8 @@ def lns(
             solver.parameters.catch_sigint_signal = False
             status = solver.solve(built.model)
             size = min(size * 1.15, n) if status == cp_model.OPTIMAL else max(size * 0.85, smallest)
-            if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                continue
+            if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or solver.objective_value >= state.makespan:
+                continue  # only improvements are kept: sideways moves measured worse
             values = [solver.value(s) for s in built.starts]
             saved = (state.graph.machine_prev[:], state.graph.machine_next[:])
             if _splice(state, window, built, values) is None:
