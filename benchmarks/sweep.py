@@ -22,12 +22,14 @@ Cell = tuple[str, str]  # (instance, variant)
 
 
 def expand(group: str) -> list[str]:
-    """'ta21-30' -> ta21..ta30; a single name stays itself."""
+    """'ta21-30' -> ta21..ta30; 'dmu41-80/5' -> every fifth: dmu41, dmu46, ..., dmu76; a single name
+    stays itself."""
+    group, _, step = group.partition("/")
     prefix = group.rstrip("0123456789-").rstrip()
     if "-" not in group:
         return [group]
     first, last = group[len(prefix):].split("-")
-    return [f"{prefix}{k:0{len(first)}d}" for k in range(int(first), int(last) + 1)]
+    return [f"{prefix}{k:0{len(first)}d}" for k in range(int(first), int(last) + 1, int(step or 1))]
 
 
 def bundled_upper_bound(name: str) -> int | None:
@@ -66,7 +68,10 @@ def run_cells(
         with out.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
         done[(name, variant)] = record
-        gap = "no schedule" if result.objective is None or record["best_known"] is None else f"{_gap(record):.2f}%"
+        if result.objective is None:
+            gap = "no schedule"
+        else:
+            gap = "no best known" if record["best_known"] is None else f"{_gap(record):.2f}%"
         print(f"[{index}/{len(cells)}] {name} {variant}: {result.objective} ({gap}) {result.status} "
               f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     return done
