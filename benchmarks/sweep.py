@@ -15,6 +15,7 @@ from pathlib import Path
 import ortools
 
 from instances import best_known, load
+from instances.errors import InputError
 from instances.jobshop import JobShop
 from solvers.result import Result
 
@@ -60,7 +61,10 @@ def run_cells(
     for index, (name, variant) in enumerate(cells, start=1):
         if (name, variant) in done:
             continue
-        result = solve_cell(load_problem(name), variant)
+        try:
+            result = solve_cell(load_problem(name), variant)
+        except InputError as refused:  # e.g. a whole model too big for this machine's memory
+            result = Result("refused", None, None, None, variant, 0.0, metrics={"error": str(refused)})
         record = {"instance": name, "method": variant, **context, "makespan": result.objective,
                   "bound": result.bound, "status": result.status,
                   "best_known": upper_bound(name), "wall_time": round(result.wall_time, 2),

@@ -71,8 +71,11 @@ class DispatchSimulator:
                 finish = earliest + self.candidate_duration
                 first = int(np.argmin(finish))
                 cutoff = finish[first]
+            if self.candidate_duration[first] == 0:  # holds no machine: nothing competes with it
+                self._conflict = np.array([first])
+                return self._conflict
             conflict = np.flatnonzero((self.candidate_machine == self.candidate_machine[first]) & (earliest < cutoff))
-            self._conflict = conflict if conflict.size else np.array([first])  # a zero-duration op
+            self._conflict = conflict
         return self._conflict
 
     def step(self, job: int) -> None:
@@ -94,13 +97,15 @@ class DispatchSimulator:
         self._conflict = None
         if duration > 0:
             self.machine_ready[machine] = end
-            waiting = self.candidate_machine == machine
+            waiting = (self.candidate_machine == machine) & (self.candidate_duration > 0)
             self.earliest[waiting] = np.maximum(self.job_ready[waiting], end)
         if op + 1 < self.job_end[job]:
             following = int(self._machines[op + 1])
+            following_duration = int(self._durations[op + 1])
             self.candidate_machine[job] = following
-            self.candidate_duration[job] = self._durations[op + 1]
-            self.earliest[job] = max(end, int(self.machine_ready[following]))
+            self.candidate_duration[job] = following_duration
+            # a zero-duration operation holds no machine (as in `evaluate`): it waits for its job only
+            self.earliest[job] = max(end, int(self.machine_ready[following])) if following_duration else end
         else:
             self.candidate_machine[job] = -1
             self.candidate_duration[job] = 0

@@ -23,6 +23,7 @@ from solvers.progress import ProgressLine
 from solvers.result import Result
 
 EXIT_BAD_INPUT = 2
+MAX_GENERATED_OPERATIONS = 5_000_000  # the pure-Python generator needs minutes and GBs beyond this
 
 
 class OneLineErrors(click.Group):
@@ -94,7 +95,8 @@ def writable_file(path: str | None, option: str) -> None:
                    "; add ':active' for an active instead of a non-delay schedule).")
 @click.option("--warm-start", default=None, metavar="RULE",
               help="Start from this dispatching rule's schedule (or 'best' of all rules): CP-SAT is hinted with "
-                   "every start and the makespan, and its horizon is cut to that makespan.")
+                   "every start and the makespan and its horizon cut to that makespan; tabu search and LNS "
+                   "start from it.")
 @click.option("--time-limit", "-t", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds for the whole solve, model building included.")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=2, show_default=True,
@@ -210,7 +212,7 @@ def check_command(instance, schedule, fmt, as_json):
 @click.option("--jobs", "-n", "n_jobs", type=click.IntRange(min=1), required=True, help="Number of jobs.")
 @click.option("--machines", "-m", "n_machines", type=click.IntRange(min=1), required=True,
               help="Number of machines (each job visits every machine once).")
-@click.option("--seed", type=click.IntRange(1, 2**31 - 2), default=1, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
               help="Seed; Taillard's two generator seeds are drawn from it.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="standard", show_default=True,
               help="File format to write.")
@@ -226,6 +228,9 @@ def generate_command(n_jobs, n_machines, seed, fmt, output):
       cpsched generate --jobs 1000 --machines 100 --seed 1 -o big.txt
       cpsched solve big.txt --time-limit 300
     """
+    if n_jobs * n_machines > MAX_GENERATED_OPERATIONS:
+        raise InputError(f"{n_jobs} x {n_machines} is {n_jobs * n_machines:,} operations; "
+                         f"generate at most {MAX_GENERATED_OPERATIONS:,}")
     writable_file(output, "--output")
     name = Path(output).stem
     problem = seeded_instance(n_jobs, n_machines, seed, name=name)

@@ -37,6 +37,12 @@ class JobShopRecipe:
     model: JobShopModelOptions = field(default_factory=JobShopModelOptions)
     parameters: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.finish not in ("cpsat", "lns"):
+            raise ValueError(f"finish must be 'cpsat' or 'lns', not {self.finish!r}")
+        if self.finish == "lns" and self.warm_start is None:
+            raise ValueError("LNS improves a schedule: give the recipe a warm start")
+
 
 RECIPES: dict[str, JobShopRecipe] = {
     "cpsat-plain": JobShopRecipe(),
@@ -51,8 +57,9 @@ RECIPES: dict[str, JobShopRecipe] = {
     ),
     "lns": JobShopRecipe(warm_start="best", finish="lns"),
 }
-# `auto` on large instances: the whole model is too big for CP-SAT to improve in time.
-LARGE_RECIPE = JobShopRecipe(warm_start="best", local_search_share=0.5, finish="lns")
+# `auto` on large instances: the whole model is too big for CP-SAT to improve in time, and after
+# tabu search LNS rarely improves (docs/benchmarks.md), so tabu gets 90% of the time.
+LARGE_RECIPE = JobShopRecipe(warm_start="best", local_search_share=0.9, finish="lns")
 AUTO_LARGE_OPERATIONS = 5_000  # from this many operations `auto` uses LARGE_RECIPE (docs/benchmarks.md)
 DISPATCH_SHARE = 0.1  # "best" tries rules for at most this share of the time limit (one always runs)
 MODEL_BYTES_PER_OPERATION = 30_000  # CP-SAT peak per operation: 1.8 GB after 30 s on 1000 x 100, plus margin
@@ -61,7 +68,7 @@ MODEL_BYTES_PER_OPERATION = 30_000  # CP-SAT peak per operation: 1.8 GB after 30
 def auto_recipe(problem: JobShop) -> tuple[str, JobShopRecipe]:
     """What `auto` runs on this problem: exact CP-SAT when small, LNS when large."""
     if problem.n_operations >= AUTO_LARGE_OPERATIONS or not fits_in_memory(problem):
-        return "lns", LARGE_RECIPE
+        return "large", LARGE_RECIPE
     return "cpsat", RECIPES["cpsat"]
 
 
@@ -82,13 +89,24 @@ def fits_in_memory(problem: JobShop) -> bool:
     return available is None or problem.n_operations * MODEL_BYTES_PER_OPERATION < 0.8 * available
 
 
-def check_memory(problem: JobShop, method: str) -> None:
+def check_memory(problem: JobShop) -> None:
     """Refuse, before building, a whole model that would exhaust memory."""
     if not fits_in_memory(problem):
         need = problem.n_operations * MODEL_BYTES_PER_OPERATION / 2**30
         have = (available_memory() or 0) / 2**30
         raise InputError(f"{problem.name}: the whole CP-SAT model of {problem.n_operations} operations needs "
                          f"about {need:.1f} GB, only {have:.1f} GB is available; use --method lns or auto")
+
+
+def warm_start_spec(text: str) -> str:
+    """A user's --warm-start, checked before any work: a rule spec or "best"."""
+    spec = text.strip().lower()
+    if spec != "best":
+        try:
+            parse_rule(spec)
+        except InputError as error:
+            raise InputError(f"{error}; --warm-start also takes 'best' (the shortest of them)") from None
+    return spec
 
 
 def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int, tracker: Tracker) -> Schedule:
@@ -119,17 +137,17 @@ def solve_jobshop(
     tracker = Tracker(started, progress)
     tracker.report(bound=problem.lower_bound)
     if warm_start is not None:
-        if warm_start != "best":
-            parse_rule(warm_start)  # a bad spec fails before any work
-        recipe = dataclasses.replace(recipe, warm_start=warm_start)
+        recipe = dataclasses.replace(recipe, warm_start=warm_start_spec(warm_start))
     if recipe.finish == "cpsat":
-        check_memory(problem, method)
+        check_memory(problem)
     best: Schedule | None = None
     found_by = None
 
+    search_metrics: dict = {}
+
     def finish(schedule, status, bound=None, interrupted=False):
         return finish_result(problem, schedule, status, bound, method, tracker, interrupted=interrupted,
-                             found_by=found_by)
+                             found_by=found_by, extra_metrics=search_metrics)
 
     try:
         if recipe.warm_start is not None:
@@ -142,13 +160,17 @@ def solve_jobshop(
                     stall_iterations=recipe.local_search_stall,
                     on_improvement=lambda makespan: tracker.report(objective=makespan),
                 )
+                search_metrics["tabu_iterations"] = improved.iterations
                 if improved.makespan < problem.makespan_of(best.starts):
                     best, found_by = improved.schedule, "tabu"
                 if improved.interrupted:
                     return finish(best, "feasible", interrupted=True)
         if recipe.finish == "lns":
+            if time.monotonic() >= deadline:
+                return finish(best, "feasible")
             searched = lns(problem, best, deadline=deadline, workers=workers, seed=seed,
                            on_improvement=lambda makespan: tracker.report(objective=makespan))
+            search_metrics.update(lns_moves=searched.moves, lns_improvements=searched.improvements)
             if searched.makespan < problem.makespan_of(best.starts):
                 best, found_by = searched.schedule, "lns"
             return finish(best, "feasible", interrupted=searched.interrupted)
@@ -194,6 +216,7 @@ def finish_result(
     tracker: Tracker,
     interrupted: bool = False,
     found_by: str | None = None,
+    extra_metrics: dict | None = None,
 ) -> Result:
     """Check the schedule independently, add the proved bound and the gaps, and wrap it up."""
     objective = None
@@ -219,6 +242,7 @@ def finish_result(
             metrics["gap_to_best_known"] = (objective - known.upper_bound) / known.upper_bound
     if found_by is not None and schedule is not None:
         metrics["found_by"] = found_by  # the phase whose schedule this is (dispatch, tabu, cpsat, lns)
+    metrics.update(extra_metrics or {})
     if interrupted:
         metrics["interrupted"] = True
     return Result(status, objective, bound, schedule, method, time.monotonic() - tracker.started,

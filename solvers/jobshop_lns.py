@@ -14,11 +14,13 @@ only through their tails; so the model holds W alone:
 - paths that bypass W (prefix straight into suffix) give a constant lower bound; when it already
   equals the makespan the window cannot help and is skipped without a solve.
 
-Every critical path crosses every time window, so each window sees all of them. The new orders
-are spliced into the graph, heads and tails recomputed (two linear sweeps), and the move is kept
-when the makespan does not grow. The window size adapts: it grows when CP-SAT proves its window
-optimal and shrinks when it runs out of time. Each neighbourhood is chosen in proportion to how
-often it has improved.
+A critical path runs without a gap from time 0 to the makespan, so it passes through every window
+unless one long operation spans the whole window; that case is what the bypass bound catches. The
+new orders are spliced into the graph, heads and tails recomputed (two linear sweeps), and the move
+is kept only when the makespan drops (accepting equal makespans measured worse). The window size
+adapts: it grows when CP-SAT proves its window optimal and shrinks when it runs out of time. Each
+neighbourhood is chosen in proportion to how often it has improved. Zero-duration operations hold
+no machine (as in `evaluate`): they follow their job only.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from instances.jobshop import JobShop, Schedule
 from solvers.jobshop_graph import DisjunctiveGraph
 
 NEIGHBOURHOODS = ("window", "machines", "jobs", "critical")
+MAX_FREE = 2_000  # freed operations per move at most: bounds model building (Python) per move
+MIN_SOLVE_SECONDS = 0.05  # a move with less time left than this is not started
 
 
 @dataclass
@@ -43,9 +47,10 @@ class LnsOutcome:
 
     schedule: Schedule
     makespan: int
-    moves: int
+    moves: int  # windows solved by CP-SAT
     improvements: int
     interrupted: bool
+    skipped: int = 0  # windows a bypass path made useless (no solve)
     tried: dict[str, int] = field(default_factory=dict)
     improved: dict[str, int] = field(default_factory=dict)
 
@@ -56,13 +61,9 @@ class _Incumbent:
     def __init__(self, problem: JobShop, graph: DisjunctiveGraph):
         self.problem = problem
         self.graph = graph
-        self.refresh()
-
-    def refresh(self, order: list[int] | None = None) -> None:
-        if order is None:
-            order = self.graph.topological_order()
-        head, tail = self.graph.heads_and_tails(order)
-        self.set(order, head, tail)
+        self.job_next = np.asarray(graph.job_next, dtype=np.int64)
+        order = graph.topological_order()
+        self.set(order, *graph.heads_and_tails(order))
 
     def set(self, order: list[int], head: list[int], tail: list[int]) -> None:
         self.head, self.tail = head, tail
@@ -160,7 +161,7 @@ def _bypass_bound(state: _Incumbent, low: int, high: int) -> int:
     else:
         ends = state.head_array[prefix] + problem.durations[prefix]
         bound = int(ends.max())
-        for successors in (np.asarray(graph.job_next)[prefix], np.asarray(graph.machine_next)[prefix]):
+        for successors in (state.job_next[prefix], np.asarray(graph.machine_next)[prefix]):
             crosses = (successors >= 0) & (state.rank[np.maximum(successors, 0)] >= high)
             if crosses.any():
                 s = successors[crosses]
@@ -186,19 +187,11 @@ def _build_window_model(state: _Incumbent, window: _Window, floor: int) -> _Wind
     def inside(o: int) -> bool:
         return o >= 0 and low <= rank[o] < high
 
-    machine_release: dict[int, int] = {}
-    machine_tail: dict[int, int] = {}
-    machine_before: dict[int, int] = {}
-    machine_after: dict[int, int] = {}
-    for o, m in zip(ops, machine_of):
-        p = graph.machine_prev[o]
-        if not inside(p):
-            machine_before[m] = p
-            machine_release[m] = head[p] + duration[p] if p >= 0 else 0
-        s = graph.machine_next[o]
-        if not inside(s):
-            machine_after[m] = s
-            machine_tail[m] = duration[s] + tail[s] if s >= 0 else 0
+    per_machine = _machine_runs(ops, machine_of, duration)
+    machine_before = {m: graph.machine_prev[ops[run[0]]] for m, run in per_machine.items()}
+    machine_after = {m: graph.machine_next[ops[run[-1]]] for m, run in per_machine.items()}
+    machine_release = {m: head[p] + duration[p] if p >= 0 else 0 for m, p in machine_before.items()}
+    machine_tail = {m: duration[s] + tail[s] if s >= 0 else 0 for m, s in machine_after.items()}
 
     model = cp_model.CpModel()
     makespan = state.makespan
@@ -207,9 +200,11 @@ def _build_window_model(state: _Incumbent, window: _Window, floor: int) -> _Wind
     local = {}
     for k, (o, m) in enumerate(zip(ops, machine_of)):
         p = graph.job_prev[o]
-        release = max(head[p] + duration[p] if p >= 0 and not inside(p) else 0, machine_release[m])
+        release = max(head[p] + duration[p] if p >= 0 and not inside(p) else 0, machine_release.get(m, 0)
+                      if duration[o] > 0 else 0)
         s = graph.job_next[o]
-        after = max(duration[s] + tail[s] if s >= 0 and not inside(s) else 0, machine_tail[m])
+        after = max(duration[s] + tail[s] if s >= 0 and not inside(s) else 0, machine_tail.get(m, 0)
+                    if duration[o] > 0 else 0)
         start = model.new_int_var(release, makespan - duration[o] - after, "")
         model.add_hint(start, head[o])
         model.add(objective >= start + (duration[o] + after))
@@ -220,46 +215,51 @@ def _build_window_model(state: _Incumbent, window: _Window, floor: int) -> _Wind
         if s >= 0 and s in local:
             model.add(starts[local[s]] >= starts[k] + duration[o])
 
-    per_machine: dict[int, list[int]] = {}
-    for k, m in enumerate(machine_of):
-        per_machine.setdefault(m, []).append(k)  # rank order is machine order
-    for members in per_machine.values():
-        kept = [k for k in members if not free[k]]
+    for run in per_machine.values():
+        kept = [k for k in run if not free[k]]
         for a, b in itertools.pairwise(kept):
             model.add(starts[b] >= starts[a] + duration[ops[a]])
-        if len(kept) < len(members):
-            busy = [k for k in members if duration[ops[k]] > 0]
-            if len(busy) > 1:
-                model.add_no_overlap([model.new_fixed_size_interval_var(starts[k], duration[ops[k]], "")
-                                      for k in busy])
+        if len(kept) < len(run) and len(run) > 1:
+            model.add_no_overlap([model.new_fixed_size_interval_var(starts[k], duration[ops[k]], "") for k in run])
     model.add_hint(objective, makespan)
     model.minimize(objective)
     return _WindowModel(model, starts, machine_before, machine_after)
 
 
-def _splice(state: _Incumbent, window: _Window, built: _WindowModel, values: list[int]) -> list[int] | None:
-    """Put the window's new machine orders into the graph; return the touched operations (for an
-    undo), or None when no order changed."""
-    graph, durations = state.graph, state.graph.duration
+def _machine_runs(ops: list[int], machine_of: list[int], duration: list[int]) -> dict[int, list[int]]:
+    """Per machine, the window positions of its operations that hold it (duration > 0), in rank
+    order, which is their machine order."""
+    runs: dict[int, list[int]] = {}
+    for k, (o, m) in enumerate(zip(ops, machine_of)):
+        if duration[o] > 0:
+            runs.setdefault(m, []).append(k)
+    return runs
+
+
+def _splice(state: _Incumbent, window: _Window, built: _WindowModel, values: list[int]) -> list[tuple] | None:
+    """Put the window's new machine orders into the graph. Returns the links it overwrote, for
+    `_undo`, or None when no order changed."""
+    graph = state.graph
     ops = window.ops.tolist()
-    machine_of = state.problem.machines[window.ops].tolist()
-    per_machine: dict[int, list[int]] = {}
-    for k, m in enumerate(machine_of):
-        per_machine.setdefault(m, []).append(k)
+    runs = _machine_runs(ops, state.problem.machines[window.ops].tolist(), graph.duration)
     changed = []
-    for m, members in per_machine.items():
-        order = sorted(members, key=lambda k: (values[k], durations[ops[k]], k))
-        if order != members:
+    for m, run in runs.items():
+        order = sorted(run, key=lambda k: (values[k], k))
+        if order != run:
             changed.append((m, [ops[k] for k in order]))
     if not changed:
         return None
-    touched = []
+    saved = []
     for m, chain in changed:
-        touched.extend(chain)
-        ends = [built.machine_before[m], built.machine_after[m]]
-        touched.extend(e for e in ends if e >= 0)
-        graph.chain([ends[0], *chain, ends[1]])
-    return touched
+        linked = [built.machine_before[m], *chain, built.machine_after[m]]
+        saved.extend((o, graph.machine_prev[o], graph.machine_next[o]) for o in linked if o >= 0)
+        graph.chain(linked)
+    return saved
+
+
+def _undo(graph: DisjunctiveGraph, saved: list[tuple]) -> None:
+    for o, prev, following in reversed(saved):
+        graph.machine_prev[o], graph.machine_next[o] = prev, following
 
 
 def lns(
@@ -274,60 +274,62 @@ def lns(
     move_time_limit: float = 1.0,
     on_improvement: Callable[[int], None] | None = None,
 ) -> LnsOutcome:
-    """Improve the feasible schedule `start` until `deadline` (time.monotonic()) or `max_moves`;
-    return the best schedule found (never worse than `start`). Ctrl-C ends the search and keeps it."""
+    """Improve the feasible schedule `start` until `deadline` (time.monotonic()) or `max_moves`
+    windows solved; return the best schedule found (the semi-active schedule of `start`'s machine
+    orders or better, so never worse than `start`). Ctrl-C ends the search and keeps the best."""
     rng = np.random.default_rng(seed)
     state = _Incumbent(problem, DisjunctiveGraph.from_schedule(problem, start))
     n = problem.n_operations
-    size = float(initial_size or min(n, 200))
+    size = float(min(initial_size or 200, n, MAX_FREE))
     smallest = min(n, 20)
     tried = dict.fromkeys(NEIGHBOURHOODS, 0)
     improved = dict.fromkeys(NEIGHBOURHOODS, 0)
-    moves = improvements = 0
+    moves = improvements = skipped = 0
     interrupted = False
     lower_bound = problem.lower_bound
     try:
         while state.makespan > lower_bound and (max_moves is None or moves < max_moves):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.01:
+            if deadline - time.monotonic() < MIN_SOLVE_SECONDS:
                 break
             weights = np.array([(improved[k] + 1) / (tried[k] + 2) for k in NEIGHBOURHOODS])
             kind = NEIGHBOURHOODS[int(rng.choice(len(NEIGHBOURHOODS), p=weights / weights.sum()))]
             window = _choose_window(state, kind, int(size), rng)
-            moves += 1
-            tried[kind] += 1
             floor = _bypass_bound(state, window.low, window.high)
             if floor >= state.makespan:
-                continue  # a path around this window is already critical
+                skipped += 1  # a path around this window is already critical
+                continue
             built = _build_window_model(state, window, floor)
+            remaining = deadline - time.monotonic()
+            if remaining < MIN_SOLVE_SECONDS:
+                break
+            moves += 1
+            tried[kind] += 1
             solver = cp_model.CpSolver()
             solver.parameters.max_time_in_seconds = min(move_time_limit, remaining)
             solver.parameters.num_workers = workers
             solver.parameters.random_seed = int(seed + moves) % 2**31
-            solver.parameters.catch_sigint_signal = False
+            solver.parameters.catch_sigint_signal = False  # Ctrl-C reaches Python once the move ends
             status = solver.solve(built.model)
-            size = min(size * 1.15, n) if status == cp_model.OPTIMAL else max(size * 0.85, smallest)
+            size = min(size * 1.15, n, MAX_FREE) if status == cp_model.OPTIMAL else max(size * 0.85, smallest)
             if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or solver.objective_value >= state.makespan:
                 continue  # only improvements are kept: sideways moves measured worse
-            values = [solver.value(s) for s in built.starts]
-            saved = (state.graph.machine_prev[:], state.graph.machine_next[:])
-            if _splice(state, window, built, values) is None:
+            saved = _splice(state, window, built, [solver.value(v) for v in built.starts])
+            if saved is None:
                 continue
             before = state.makespan
             order = state.graph.topological_order()
             head, tail = state.graph.heads_and_tails(order)
             new_makespan = max(h + d for h, d in zip(head, state.graph.duration))
-            if new_makespan > before:  # cannot happen in theory; the check keeps the promise anyway
-                state.graph.machine_prev, state.graph.machine_next = saved
+            if new_makespan >= before:  # the window's bound is exact, so this is a safeguard only
+                _undo(state.graph, saved)
                 continue
             state.set(order, head, tail)
-            if new_makespan < before:
-                improvements += 1
-                improved[kind] += 1
-                if on_improvement is not None:
-                    on_improvement(new_makespan)
+            improvements += 1
+            improved[kind] += 1
+            if on_improvement is not None:
+                on_improvement(new_makespan)
     except KeyboardInterrupt:
         interrupted = True
     best = Schedule(state.head_array.copy())
-    return LnsOutcome(best, problem.makespan_of(best.starts), moves, improvements, interrupted,
+    return LnsOutcome(best, problem.makespan_of(best.starts), moves, improvements, interrupted, skipped,
                       tried, improved)

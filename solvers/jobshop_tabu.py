@@ -4,11 +4,13 @@ A schedule is the order of operations on each machine; the makespan is the longe
 disjunctive graph. Only swapping the first two or the last two operations of a critical block
 can shorten that path, and such a swap never creates a cycle. Each move is scored with
 Taillard's estimate from heads and tails (constant time); the chosen one is applied and heads
-and tails are recomputed. Pure Python over flat lists: per iteration O(operations).
+and tails are brought up to date incrementally (`Timing`), so an iteration costs about what the
+move changes, not the size of the instance.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -17,31 +19,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from instances.jobshop import JobShop, Schedule
-from solvers.jobshop_graph import DisjunctiveGraph
+from solvers.jobshop_graph import DisjunctiveGraph, Timing
 
 
-def _critical_moves(graph: DisjunctiveGraph, head: list[int], tail: list[int], makespan: int,
-                    rng: random.Random) -> list[tuple[int, int]]:
-    """N5 moves (u, v) along one critical path, chosen at random where several exist."""
+def _critical_moves(graph: DisjunctiveGraph, head: list[int], makespan: int, rng: random.Random,
+                    sinks: list[int]) -> list[tuple[int, int]]:
+    """N5 moves (u, v) along one critical path, chosen at random where several exist. The path is
+    traced back from a job's last operation ending at the makespan, through predecessors that end
+    exactly when it starts (heads only). `sinks` is the last operation of every job."""
     duration = graph.duration
-    n = len(duration)
-    starts = [o for o in range(n) if head[o] == 0 and duration[o] + tail[o] == makespan]
-    if not starts:
+    ends = [o for o in sinks if head[o] + duration[o] == makespan]
+    if not ends:
         return []
-    o = rng.choice(starts)
-    blocks: list[list[int]] = [[o]]
+    o = rng.choice(ends)
+    path = [o]
     while True:
-        end = head[o] + duration[o]
-        nexts = [s for s in (graph.job_next[o], graph.machine_next[o])
-                 if s >= 0 and head[s] == end and end + duration[s] + tail[s] == makespan]
-        if not nexts:
+        tight = [p for p in (graph.job_prev[o], graph.machine_prev[o]) if p >= 0 and head[p] + duration[p] == head[o]]
+        if not tight:
             break
-        s = rng.choice(nexts) if len(nexts) > 1 else nexts[0]
-        if s == graph.machine_next[o]:
-            blocks[-1].append(s)
+        o = rng.choice(tight) if len(tight) > 1 else tight[0]
+        path.append(o)
+    path.reverse()
+    blocks: list[list[int]] = [[path[0]]]
+    for previous, o in itertools.pairwise(path):
+        if graph.machine_prev[o] == previous:
+            blocks[-1].append(o)
         else:
-            blocks.append([s])
-        o = s
+            blocks.append([o])
     moves = []
     last = len(blocks) - 1
     for k, block in enumerate(blocks):
@@ -93,9 +97,12 @@ def tabu_search(
     an iteration count. Ctrl-C ends the search and keeps the best schedule."""
     rng = random.Random(seed)
     graph = DisjunctiveGraph.from_schedule(problem, start)
-    head, tail = graph.heads_and_tails()
-    makespan = max(h + d for h, d in zip(head, graph.duration))
-    best_makespan, best_head = makespan, head
+    sinks = (problem.job_starts[1:] - 1).tolist()
+    timing = Timing(graph, sinks)
+    tail_refresh = max(1, problem.n_operations // 2000)  # exact tails on benchmark sizes, amortised beyond
+    head, tail = timing.head, timing.tail
+    makespan = timing.makespan()
+    best_makespan, best_head = makespan, head[:]
     best_orders = (graph.machine_prev[:], graph.machine_next[:])
     tabu: dict[tuple[int, int], int] = {}
     tenure_low = 8
@@ -115,7 +122,9 @@ def tabu_search(
             if time.monotonic() >= deadline:
                 break
             iteration += 1
-            moves = _critical_moves(graph, head, tail, makespan, rng)
+            if iteration % tail_refresh == 0:
+                timing.refresh_tails()
+            moves = _critical_moves(graph, head, makespan, rng, sinks)
             if not moves:
                 break  # the critical path is one block: the schedule is optimal
             chosen, chosen_value = None, None
@@ -127,12 +136,11 @@ def tabu_search(
             if chosen is None:
                 chosen = min(moves, key=lambda m: tabu.get((m[1], m[0]), 0))
             u, v = chosen
-            graph.swap(u, v)
+            timing.swap(u, v)
             tabu[(u, v)] = iteration + rng.randint(tenure_low, tenure_high)
-            head, tail = graph.heads_and_tails()
-            makespan = max(h + d for h, d in zip(head, graph.duration))
+            makespan = timing.makespan()
             if makespan < best_makespan:
-                best_makespan, best_head, since_best, since_improvement = makespan, head, 0, 0
+                best_makespan, best_head, since_best, since_improvement = makespan, head[:], 0, 0
                 best_orders = (graph.machine_prev[:], graph.machine_next[:])
                 if on_improvement is not None:
                     on_improvement(makespan)
@@ -141,13 +149,13 @@ def tabu_search(
                 since_improvement += 1
                 if since_best >= patience:  # go back to the best and shake it up
                     graph.machine_prev, graph.machine_next = best_orders[0][:], best_orders[1][:]
-                    head, tail = graph.heads_and_tails()
+                    timing.reset()
+                    head, tail = timing.head, timing.tail
                     for _ in range(rng.randint(2, 6)):
-                        moves = _critical_moves(graph, head, tail, best_makespan, rng) or []
+                        moves = _critical_moves(graph, head, best_makespan, rng, sinks)
                         if moves:
-                            graph.swap(*rng.choice(moves))
-                            head, tail = graph.heads_and_tails()
-                    makespan = max(h + d for h, d in zip(head, graph.duration))
+                            timing.swap(*rng.choice(moves))
+                    makespan = timing.makespan()
                     tabu.clear()
                     since_best = 0
     except KeyboardInterrupt:

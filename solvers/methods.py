@@ -60,9 +60,9 @@ def solve(
     """Solve `problem` with the named method (the family's default when None).
 
     `time_limit` counts everything, model building included. `warm_start` (a dispatching rule such as
-    "mwkr", or "best") makes a CP-SAT method start from that rule's schedule: every start and the
-    makespan are hinted and the horizon is cut to it. The returned solution has been checked by the
-    family's `evaluate`.
+    "mwkr", or "best") makes a method start from that rule's schedule: CP-SAT is hinted with every
+    start and the makespan and its horizon cut to it; tabu search and LNS start from it. The returned
+    solution has been checked by the family's `evaluate`.
     """
     family = methods_for(problem)
     name = method or DEFAULT_METHOD[type(problem)]

@@ -125,7 +125,8 @@ def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
          "error: unknown dispatching rule 'magic'; choose one of spt, lpt, mwkr, lwkr, mopnr, fifo, fdd/mwkr, "
          "random (optionally with ':active')"),
         (["solve", "ft06", "--warm-start", "mwkr:late"],
-         "error: unknown variant 'late' in rule 'mwkr:late'; choose non-delay or active"),
+         "error: unknown variant 'late' in rule 'mwkr:late'; choose non-delay or active; "
+         "--warm-start also takes 'best' (the shortest of them)"),
         (["solve", "ft06", "--method", "pdr:spt", "--warm-start", "mwkr"],
          "error: --warm-start applies to the search methods, not to 'pdr:spt'"),
         (["generate", "--jobs", "0", "--machines", "5", "-o", "x.txt"],
@@ -171,3 +172,9 @@ def test_warm_start_from_the_command_line():
     result = run("solve", "ft06", "-m", "cpsat-plain", "--warm-start", "mwkr:active", "-t", 10, "-q", "--json")
     summary = json.loads(result.output)
     assert summary["objective"] == 55 and summary["method"] == "cpsat-plain"
+
+
+def test_generate_refuses_sizes_it_cannot_make():
+    result = run("generate", "--jobs", 100000, "--machines", 100, "-o", "never.txt")
+    assert result.exit_code == 2
+    assert result.output == "error: 100000 x 100 is 10,000,000 operations; generate at most 5,000,000\n"

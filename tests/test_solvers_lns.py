@@ -1,9 +1,12 @@
 import time
 
-from instances import evaluate, load
+import numpy as np
+
+from instances import JobShop, evaluate, load
 from instances.generators import random_jobshop
 from learned_pdr import dispatch
 from solvers.jobshop_lns import lns
+from solvers.jobshop_tabu import tabu_search
 
 
 def test_a_window_covering_the_whole_instance_solves_ft06():
@@ -22,6 +25,7 @@ def test_lns_never_returns_worse_than_its_start_and_improves_a_poor_one():
         assert check.feasible and check.makespan == outcome.makespan
         assert outcome.makespan < before
         assert outcome.moves <= 40 and sum(outcome.tried.values()) == outcome.moves
+        assert outcome.improvements >= 1
 
 
 def test_lns_stops_at_its_deadline():
@@ -36,3 +40,19 @@ def test_lns_stops_at_its_deadline():
     assert elapsed < limit + 1.0
     assert outcome.makespan <= problem.makespan_of(start.starts)
     assert evaluate(problem, outcome.schedule).feasible
+
+
+def test_lns_keeps_zero_duration_operations_off_the_machines_like_evaluate():
+    """Zero-duration operations hold no machine: LNS and tabu must not chain them (a chained one
+    would be pushed behind a busy operation and could lengthen its job)."""
+    rng = np.random.default_rng(5)
+    for seed in range(6):
+        jobs = [[(int(rng.integers(0, 4)), int(rng.choice([0, 0, 3, 7, 12]))) for _ in range(5)] for _ in range(7)]
+        problem = JobShop.from_jobs(f"zeros{seed}", 4, jobs)
+        start = dispatch(problem, "random", seed=seed)
+        outcome = lns(problem, start, deadline=time.monotonic() + 60, max_moves=15, workers=1, initial_size=12,
+                      seed=seed)
+        check = evaluate(problem, outcome.schedule)
+        assert check.feasible and check.makespan == outcome.makespan <= problem.makespan_of(start.starts)
+        tabu = tabu_search(problem, start, deadline=time.monotonic() + 60, max_iterations=200, seed=seed)
+        assert evaluate(problem, tabu.schedule).makespan == tabu.makespan <= problem.makespan_of(start.starts)

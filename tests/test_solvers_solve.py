@@ -96,7 +96,7 @@ def test_auto_switches_to_lns_on_large_instances():
     assert small.method == "auto(cpsat)" and small.objective == 55
     large = seeded_instance(100, 50, 1)  # 5,000 operations
     result = solve(large, time_limit=4)
-    assert result.method == "auto(lns)"
+    assert result.method == "auto(large)"
     assert evaluate(large, result.solution).makespan == result.objective
     assert result.objective <= large.makespan_of(dispatch(large, "fdd/mwkr").starts)
 
@@ -108,4 +108,4 @@ def test_a_model_too_big_for_memory_is_refused_before_building(monkeypatch):
     with pytest.raises(InputError, match=r"gen300x40s2: the whole CP-SAT model of 12000 operations needs about "
                                          r"0\.3 GB, only 0\.2 GB is available; use --method lns or auto"):
         solve(problem, "cpsat", time_limit=5)
-    assert jobshop_solvers.auto_recipe(problem)[0] == "lns"
+    assert jobshop_solvers.auto_recipe(problem)[0] == "large"

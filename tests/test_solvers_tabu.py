@@ -39,3 +39,27 @@ def test_every_rule_gives_feasible_active_and_non_delay_schedules():
                 check = evaluate(problem, dispatch(problem, rule, non_delay))
                 assert check.feasible, (name, rule, non_delay)
                 assert check.makespan >= problem.lower_bound
+
+
+def test_incremental_heads_match_a_full_recomputation_after_every_swap():
+    import random
+
+    from instances.generators import random_jobshop
+    from solvers.jobshop_graph import DisjunctiveGraph, Timing
+    from solvers.jobshop_tabu import _critical_moves
+
+    for problem in (load("ft10"), random_jobshop(15, 8, 4)):
+        graph = DisjunctiveGraph.from_schedule(problem, dispatch(problem, "random", seed=1))
+        timing = Timing(graph, (problem.job_starts[1:] - 1).tolist())
+        sinks = (problem.job_starts[1:] - 1).tolist()
+        rng = random.Random(0)
+        for _ in range(150):
+            moves = _critical_moves(graph, timing.head, timing.makespan(), rng, sinks)
+            timing.swap(*rng.choice(moves))
+            timing.refresh_tails()
+            head, tail = graph.heads_and_tails()
+            assert (timing.head, timing.tail) == (head, tail)
+            assert timing.makespan() == max(h + d for h, d in zip(head, graph.duration))
+            position = timing.position
+            assert all(position[o] < position[s] for o in range(problem.n_operations)
+                       for s in (graph.job_next[o], graph.machine_next[o]) if s >= 0)
