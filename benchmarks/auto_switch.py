@@ -1,7 +1,9 @@
-"""Benchmark: where `auto` should switch from exact CP-SAT (`cpsat`: dispatch + tabu + the whole
-model) to the large-instance recipe (`large`: dispatch + tabu + LNS), with plain LNS (`lns`) for
-reference, on generated instances of growing size. The switch point `AUTO_LARGE_OPERATIONS` in
-`solvers/jobshop.py` is read off this table (docs/benchmarks.md).
+"""Benchmark: where `auto` should switch from exact CP-SAT (`cpsat`: dispatch + tabu for at most half
+the time + the whole model) to the large-instance recipe (`large`: dispatch + tabu for at most 90%
++ LNS), on generated instances of growing size; with `large-half` (tabu for at most half, LNS the
+rest: how much LNS adds after tabu) and plain `lns` (dispatch + LNS) for reference. The switch point
+`AUTO_LARGE_OPERATIONS` and the large recipe's tabu share in `solvers/jobshop.py` are read off this
+table (docs/benchmarks.md).
 
     python -m benchmarks.auto_switch --out results/auto_switch_60s.jsonl
 """
@@ -9,17 +11,23 @@ reference, on generated instances of growing size. The switch point `AUTO_LARGE_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from benchmarks.large import load_problem, upper_bound
 from benchmarks.sweep import sweep
 from solvers.jobshop import LARGE_RECIPE, RECIPES, solve_jobshop
 
-VARIANTS = {"cpsat": RECIPES["cpsat"], "large": LARGE_RECIPE, "lns": RECIPES["lns"]}
+VARIANTS = {
+    "cpsat": RECIPES["cpsat"],
+    "large": LARGE_RECIPE,
+    "large-half": dataclasses.replace(LARGE_RECIPE, local_search_share=0.5),
+    "lns": RECIPES["lns"],
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--instances", default="gen100x20s1,gen100x50s1,gen200x50s1,gen200x100s1",
+    parser.add_argument("--instances", default="gen100x50s1,gen200x50s1,gen200x100s1",
                         help="generated instances, gen{jobs}x{machines}s{seed} (default: %(default)s)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="baseline first (default: %(default)s)")
     parser.add_argument("--time-limit", type=float, default=60.0)
