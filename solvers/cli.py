@@ -114,13 +114,17 @@ def solve_command(instance, fmt, method, warm_start, time_limit, workers, seed, 
     """Solve INSTANCE: a bundled name (ta01, ft10, ...) or a file path.
 
     Prints one summary line: instance, size, makespan, the lower bound proved, the gap to that
-    bound, the gap to the best known upper bound (for bundled instances), status and seconds.
-    Ctrl-C stops the search and keeps the best schedule found so far. Exit code 0 when a schedule
-    was found, 1 when none was, 2 for bad input.
+    bound, the gap to the best known upper bound (for bundled instances), status, seconds, the
+    method that ran and which phase found the schedule (dispatch, tabu, cpsat or lns). Ctrl-C stops
+    the search and keeps the best schedule found so far. Exit code 0 when a schedule was found, 1
+    when none was, 2 for bad input.
 
     \b
-    Example:
+    Examples:
       cpsched solve ta01 --time-limit 10 --output ta01.json --gantt ta01.png
+      cpsched solve ta71 --method pdr:mwkr
+      cpsched solve ta71 --method cpsat-plain --warm-start mwkr
+      cpsched solve big.txt --time-limit 300      (from cpsched generate)
     """
     if not math.isfinite(time_limit):
         raise InputError(f"--time-limit must be a finite number of seconds, got {time_limit}")

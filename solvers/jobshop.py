@@ -63,6 +63,7 @@ LARGE_RECIPE = JobShopRecipe(warm_start="best", local_search_share=0.9, finish="
 AUTO_LARGE_OPERATIONS = 5_000  # from this many operations `auto` uses LARGE_RECIPE (docs/benchmarks.md)
 DISPATCH_SHARE = 0.1  # "best" tries rules for at most this share of the time limit (one always runs)
 MODEL_BYTES_PER_OPERATION = 30_000  # CP-SAT peak per operation: 1.8 GB after 30 s on 1000 x 100, plus margin
+SEARCH_BYTES_PER_OPERATION = 5_000  # dispatch, tabu and LNS peak per operation on 1000 x 100, plus margin
 
 
 def auto_recipe(problem: JobShop) -> tuple[str, JobShopRecipe]:
@@ -84,18 +85,23 @@ def available_memory() -> int | None:
     return None
 
 
-def fits_in_memory(problem: JobShop) -> bool:
+def fits_in_memory(problem: JobShop, bytes_per_operation: int = MODEL_BYTES_PER_OPERATION) -> bool:
     available = available_memory()
-    return available is None or problem.n_operations * MODEL_BYTES_PER_OPERATION < 0.8 * available
+    return available is None or problem.n_operations * bytes_per_operation < 0.8 * available
 
 
-def check_memory(problem: JobShop) -> None:
-    """Refuse, before building, a whole model that would exhaust memory."""
-    if not fits_in_memory(problem):
-        need = problem.n_operations * MODEL_BYTES_PER_OPERATION / 2**30
-        have = (available_memory() or 0) / 2**30
-        raise InputError(f"{problem.name}: the whole CP-SAT model of {problem.n_operations} operations needs "
-                         f"about {need:.1f} GB, only {have:.1f} GB is available; use --method lns or auto")
+def check_memory(problem: JobShop, finish: str) -> None:
+    """Refuse, before building anything big, a solve that would exhaust memory."""
+    whole_model = finish == "cpsat"
+    per_operation = MODEL_BYTES_PER_OPERATION if whole_model else SEARCH_BYTES_PER_OPERATION
+    if fits_in_memory(problem, per_operation):
+        return
+    need = problem.n_operations * per_operation / 2**30
+    have = (available_memory() or 0) / 2**30
+    what = "the whole CP-SAT model" if whole_model else "the search"
+    advice = "; use --method lns or auto" if whole_model else "; split the instance or use a larger machine"
+    raise InputError(f"{problem.name}: {what} of {problem.n_operations} operations needs about {need:.1f} GB, "
+                     f"only {have:.1f} GB is available{advice}")
 
 
 def warm_start_spec(text: str) -> str:
@@ -138,8 +144,7 @@ def solve_jobshop(
     tracker.report(bound=problem.lower_bound)
     if warm_start is not None:
         recipe = dataclasses.replace(recipe, warm_start=warm_start_spec(warm_start))
-    if recipe.finish == "cpsat":
-        check_memory(problem)
+    check_memory(problem, recipe.finish)
     best: Schedule | None = None
     found_by = None
 

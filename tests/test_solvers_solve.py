@@ -109,3 +109,10 @@ def test_a_model_too_big_for_memory_is_refused_before_building(monkeypatch):
                                          r"0\.3 GB, only 0\.2 GB is available; use --method lns or auto"):
         solve(problem, "cpsat", time_limit=5)
     assert jobshop_solvers.auto_recipe(problem)[0] == "large"
+
+
+def test_even_the_search_refuses_an_instance_beyond_the_memory(monkeypatch):
+    monkeypatch.setattr(jobshop_solvers, "available_memory", lambda: 2**17)
+    with pytest.raises(InputError, match=r"ft06: the search of 36 operations needs about 0\.0 GB, only 0\.0 GB is "
+                                         r"available; split the instance or use a larger machine"):
+        solve(load("ft06"), "lns", time_limit=5)
