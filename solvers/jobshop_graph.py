@@ -78,7 +78,6 @@ class DisjunctiveGraph:
             order = self.topological_order()
         n = len(self.duration)
         duration, job_prev, machine_prev = self.duration, self.job_prev, self.machine_prev
-        job_next, machine_next = self.job_next, self.machine_next
         head = [0] * n
         for o in order:
             best = 0
@@ -90,6 +89,12 @@ class DisjunctiveGraph:
                 best = head[p] + duration[p]
             head[o] = best
         tail = [0] * n
+        self.fill_tails(order, tail)
+        return head, tail
+
+    def fill_tails(self, order: list[int], tail: list[int]) -> None:
+        """Write into `tail` the longest path from each operation's end (a reverse sweep of `order`)."""
+        duration, job_next, machine_next = self.duration, self.job_next, self.machine_next
         for o in reversed(order):
             best = 0
             s = job_next[o]
@@ -99,7 +104,6 @@ class DisjunctiveGraph:
             if s >= 0 and tail[s] + duration[s] > best:
                 best = tail[s] + duration[s]
             tail[o] = best
-        return head, tail
 
     def swap(self, u: int, v: int) -> None:
         """Swap machine neighbours u -> v into v -> u."""
@@ -147,17 +151,7 @@ class Timing:
 
     def refresh_tails(self) -> None:
         """Exact tails again (one reverse sweep of the maintained order)."""
-        graph, tail = self.graph, self.tail
-        duration, job_next, machine_next = graph.duration, graph.job_next, graph.machine_next
-        for o in reversed(self.order):
-            best = 0
-            s = job_next[o]
-            if s >= 0:
-                best = tail[s] + duration[s]
-            s = machine_next[o]
-            if s >= 0 and tail[s] + duration[s] > best:
-                best = tail[s] + duration[s]
-            tail[o] = best
+        self.graph.fill_tails(self.order, self.tail)
 
     def makespan(self) -> int:
         head, duration = self.head, self.graph.duration
