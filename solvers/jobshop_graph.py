@@ -77,33 +77,29 @@ class DisjunctiveGraph:
         if order is None:
             order = self.topological_order()
         n = len(self.duration)
-        duration, job_prev, machine_prev = self.duration, self.job_prev, self.machine_prev
         head = [0] * n
-        for o in order:
-            best = 0
-            p = job_prev[o]
-            if p >= 0:
-                best = head[p] + duration[p]
-            p = machine_prev[o]
-            if p >= 0 and head[p] + duration[p] > best:
-                best = head[p] + duration[p]
-            head[o] = best
+        self._sweep(order, self.job_prev, self.machine_prev, head)
         tail = [0] * n
         self.fill_tails(order, tail)
         return head, tail
 
     def fill_tails(self, order: list[int], tail: list[int]) -> None:
         """Write into `tail` the longest path from each operation's end (a reverse sweep of `order`)."""
-        duration, job_next, machine_next = self.duration, self.job_next, self.machine_next
-        for o in reversed(order):
+        self._sweep(reversed(order), self.job_next, self.machine_next, tail)
+
+    def _sweep(self, order, job_link: list[int], machine_link: list[int], out: list[int]) -> None:
+        """out[o] = max over o's linked neighbours k of out[k] + duration[k], in `order`: heads
+        along predecessors in topological order, tails along successors in reverse."""
+        duration = self.duration
+        for o in order:
             best = 0
-            s = job_next[o]
-            if s >= 0:
-                best = tail[s] + duration[s]
-            s = machine_next[o]
-            if s >= 0 and tail[s] + duration[s] > best:
-                best = tail[s] + duration[s]
-            tail[o] = best
+            k = job_link[o]
+            if k >= 0:
+                best = out[k] + duration[k]
+            k = machine_link[o]
+            if k >= 0 and out[k] + duration[k] > best:
+                best = out[k] + duration[k]
+            out[o] = best
 
     def swap(self, u: int, v: int) -> None:
         """Swap machine neighbours u -> v into v -> u."""
