@@ -8,7 +8,6 @@ indexing is several times faster than numpy scalar access in these loops.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -118,96 +117,3 @@ class DisjunctiveGraph:
                 self.machine_next[a] = b
             if b >= 0:
                 self.machine_prev[b] = a
-
-
-class Timing:
-    """Heads and a topological order of a `DisjunctiveGraph` kept up to date across swaps of machine
-    neighbours without a full recomputation; tails recomputed on request.
-
-    A swap u -> v into v -> u breaks the order only between u and v, and there only for operations
-    reachable from u or reaching v (Pearce & Kelly's dynamic topological order); heads then change
-    only downstream of the swap, and only where a longest path runs through it: a swap costs about
-    what it changes, not the size of the instance. Tails are another matter: a change near the end
-    of a long critical chain alters the tail of most operations upstream (measured: ~23,000 of
-    100,000 per swap on 1000 x 100), so they are refreshed by one reverse sweep when the caller asks.
-    """
-
-    def __init__(self, graph: DisjunctiveGraph, last_ops: list[int]):
-        self.graph = graph
-        self.last_ops = last_ops  # the last operation of every job: every longest path ends at one
-        self.reset()
-
-    def reset(self) -> None:
-        """Recompute everything from the graph (after its orders were replaced wholesale)."""
-        self.order = self.graph.topological_order()
-        self.position = [0] * len(self.order)
-        for index, o in enumerate(self.order):
-            self.position[o] = index
-        self.head, self.tail = self.graph.heads_and_tails(self.order)
-
-    def refresh_tails(self) -> None:
-        """Exact tails again (one reverse sweep of the maintained order)."""
-        self.graph.fill_tails(self.order, self.tail)
-
-    def makespan(self) -> int:
-        head, duration = self.head, self.graph.duration
-        return max(head[o] + duration[o] for o in self.last_ops)
-
-    def swap(self, u: int, v: int) -> None:
-        """Swap machine neighbours u -> v into v -> u and bring the heads up to date (the tails
-        are stale until `refresh_tails`)."""
-        graph = self.graph
-        after = graph.machine_next[v]
-        graph.swap(u, v)
-        self._reorder(u, v)
-        self._update_heads([v, u] + ([after] if after >= 0 else []))
-
-    def _reorder(self, u: int, v: int) -> None:
-        """Restore the topological order after the new arc v -> u (u was before v)."""
-        position, graph = self.position, self.graph
-        low, high = position[u], position[v]
-        forward, stack, seen = [], [u], {u}
-        while stack:  # what u now reaches inside [low, high]
-            o = stack.pop()
-            forward.append(o)
-            for s in (graph.job_next[o], graph.machine_next[o]):
-                if s >= 0 and s not in seen and position[s] <= high:
-                    seen.add(s)
-                    stack.append(s)
-        backward, stack, seen = [], [v], {v}
-        while stack:  # what reaches v inside [low, high]
-            o = stack.pop()
-            backward.append(o)
-            for p in (graph.job_prev[o], graph.machine_prev[o]):
-                if p >= 0 and p not in seen and position[p] >= low:
-                    seen.add(p)
-                    stack.append(p)
-        forward.sort(key=position.__getitem__)
-        backward.sort(key=position.__getitem__)
-        slots = sorted(position[o] for o in forward + backward)
-        for slot, o in zip(slots, backward + forward):
-            position[o] = slot
-            self.order[slot] = o
-
-    def _update_heads(self, starts: list[int]) -> None:
-        graph, head, position = self.graph, self.head, self.position
-        duration, job_prev, machine_prev = graph.duration, graph.job_prev, graph.machine_prev
-        queue = [(position[o], o) for o in starts]
-        heapq.heapify(queue)
-        queued = set(starts)
-        while queue:
-            _, o = heapq.heappop(queue)
-            queued.discard(o)
-            best = 0
-            p = job_prev[o]
-            if p >= 0:
-                best = head[p] + duration[p]
-            p = machine_prev[o]
-            if p >= 0 and head[p] + duration[p] > best:
-                best = head[p] + duration[p]
-            if best != head[o] or o in starts:
-                head[o] = best
-                for s in (graph.job_next[o], graph.machine_next[o]):
-                    if s >= 0 and s not in queued:
-                        queued.add(s)
-                        heapq.heappush(queue, (position[s], s))

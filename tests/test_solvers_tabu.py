@@ -41,25 +41,40 @@ def test_every_rule_gives_feasible_active_and_non_delay_schedules():
                 assert check.makespan >= problem.lower_bound
 
 
-def test_incremental_heads_match_a_full_recomputation_after_every_swap():
-    import random
+def test_compiled_moves_keep_order_heads_and_tails_exact_after_every_swap():
+    import numpy as np
 
     from instances.generators import random_jobshop
-    from solvers.jobshop_graph import DisjunctiveGraph, Timing
-    from solvers.jobshop_tabu import _critical_moves
+    from solvers import tabu_kernel as kernel
+    from solvers.jobshop_graph import DisjunctiveGraph
 
     for problem in (load("ft10"), random_jobshop(15, 8, 4)):
         graph = DisjunctiveGraph.from_schedule(problem, dispatch(problem, "random", seed=1))
-        timing = Timing(graph, (problem.job_starts[1:] - 1).tolist())
-        sinks = (problem.job_starts[1:] - 1).tolist()
-        rng = random.Random(0)
-        for _ in range(150):
-            moves = _critical_moves(graph, timing.head, timing.makespan(), rng, sinks)
-            timing.swap(*rng.choice(moves))
-            timing.refresh_tails()
-            head, tail = graph.heads_and_tails()
-            assert (timing.head, timing.tail) == (head, tail)
-            assert timing.makespan() == max(h + d for h, d in zip(head, graph.duration))
-            position = timing.position
-            assert all(position[o] < position[s] for o in range(problem.n_operations)
-                       for s in (graph.job_next[o], graph.machine_next[o]) if s >= 0)
+        n = problem.n_operations
+        links = [np.asarray(x, dtype=np.int64) for x in
+                 (graph.duration, graph.job_prev, graph.job_next, graph.machine_prev, graph.machine_next)]
+        duration, job_prev, job_next, machine_prev, machine_next = links
+        sinks = (problem.job_starts[1:] - 1).astype(np.int64)
+        order, position = np.empty(n, np.int64), np.empty(n, np.int64)
+        assert kernel.topological_order(job_prev, job_next, machine_prev, machine_next, order, position)
+        head, tail = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        kernel.sweep_heads(order, 0, duration, job_prev, machine_prev, head)
+        kernel.sweep_tails(order, n - 1, duration, job_next, machine_next, tail)
+        state = np.zeros(kernel.STATE_SIZE, np.int64)
+        state[kernel.RNG] = 12345
+        mark, buffer = np.zeros(n, np.int64), np.empty(2 * n + 2, np.int64)
+        path, moves = np.empty(n, np.int64), np.empty((n + 2, 2), np.int64)
+        for step in range(150):
+            makespan = kernel.makespan_of(head, duration, sinks)
+            count = kernel.critical_moves(duration, job_prev, job_next, machine_prev, head, makespan, sinks, state,
+                                          path, moves)
+            assert count > 0
+            u, v = moves[kernel._random(state, count)]
+            assert machine_next[u] == v and job_next[u] != v
+            kernel.swap_and_update(u, v, duration, job_prev, job_next, machine_prev, machine_next, order, position,
+                                   head, tail, mark, 1 + 2 * step, buffer)
+            graph.machine_prev, graph.machine_next = machine_prev.tolist(), machine_next.tolist()
+            expected_head, expected_tail = graph.heads_and_tails()
+            assert head.tolist() == expected_head and tail.tolist() == expected_tail
+            assert all(position[o] < position[s] for o in range(n) for s in (job_next[o], machine_next[o]) if s >= 0)
+            assert order[position].tolist() == list(range(n))
