@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import ortools
 from instances import best_known, load
 from instances.errors import InputError
 from instances.jobshop import JobShop
+from solvers.provenance import source_commit
 from solvers.result import Result
 
 Cell = tuple[str, str]  # (instance, variant)
@@ -57,7 +57,7 @@ def run_cells(
             if record and all(record.get(k) == v for k, v in context.items()):
                 done[(record["instance"], record["method"])] = record
     started = time.monotonic()
-    commit = _commit()
+    commit = source_commit()
     for index, (name, variant) in enumerate(cells, start=1):
         if (name, variant) in done:
             continue
@@ -79,18 +79,6 @@ def run_cells(
         print(f"[{index}/{len(cells)}] {name} {variant}: {result.objective} ({gap}) {result.status} "
               f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     return done
-
-
-def _commit() -> str | None:
-    """The code's git commit (with '+' if the tree has changes), to tell results apart."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+" if dirty else "")
 
 
 def _gap(record: dict, reference: float | None = None) -> float:

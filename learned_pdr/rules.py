@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
+from learned_pdr.learned import learned_dispatch, learned_samples
 from learned_pdr.simulator import DispatchSimulator
 
 Rule = Callable[[DispatchSimulator, np.ndarray, np.random.Generator], np.ndarray]
@@ -50,10 +52,18 @@ def parse_rule(spec: str) -> tuple[str, bool]:
     name = RULE_ALIASES.get(name, name)
     if name not in RULES:
         raise InputError(f"unknown dispatching rule '{spec}'; choose one of {', '.join(RULES)} "
-                         f"(optionally with ':active')")
+                         f"(optionally with ':active'), or the learned rule: pdr, pdr-sample:K")
     if variant not in ("", *VARIANTS):
         raise InputError(f"unknown variant '{variant}' in rule '{spec}'; choose {' or '.join(VARIANTS)}")
     return name, variant != "active"
+
+
+def check_spec(spec: str) -> str:
+    """A rule spec as `dispatch_spec` takes it (lower case), or an InputError saying what is wrong."""
+    spec = spec.strip().lower()
+    if learned_samples(spec) is None:
+        parse_rule(spec)
+    return spec
 
 
 def dispatch(problem: JobShop, rule: str = "mwkr", non_delay: bool = True, seed: int = 0) -> Schedule:
@@ -69,8 +79,12 @@ def dispatch(problem: JobShop, rule: str = "mwkr", non_delay: bool = True, seed:
     return sim.schedule()
 
 
-def dispatch_spec(problem: JobShop, spec: str, seed: int = 0) -> Schedule:
-    """The schedule of a rule spec as users write it (`mwkr`, `spt:active`)."""
+def dispatch_spec(problem: JobShop, spec: str, seed: int = 0, weights: str | Path | None = None) -> Schedule:
+    """The schedule of a rule spec as users write it: a static rule (`mwkr`, `spt:active`) or the
+    learned one (`pdr`, `pdr-sample:32`; `weights` picks a policy file other than the shipped one)."""
+    samples = learned_samples(spec)
+    if samples is not None:
+        return learned_dispatch(problem, samples, seed, weights)
     rule, non_delay = parse_rule(spec)
     return dispatch(problem, rule, non_delay, seed)
 

@@ -7,8 +7,6 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -18,11 +16,12 @@ from instances.catalog import FAMILIES
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
 from learned_pdr import RULES
+from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors
 from solvers.methods import DEFAULT_METHOD, solve
 from solvers.progress import ProgressLine
 from solvers.result import Result
+from solvers.train_command import train_pdr_command
 
-EXIT_BAD_INPUT = 2
 MAX_GENERATED_OPERATIONS = 5_000_000  # the pure-Python generator needs minutes and GBs beyond this
 
 
@@ -41,20 +40,6 @@ class OneLineErrors(click.Group):
             sys.exit(130)
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
-
-
-def reports_input_errors(command: Callable) -> Callable:
-    """Turn an InputError into `error: ...` on stderr and exit code 2, never a traceback."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except InputError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-
-    return wrapper
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,12 +76,16 @@ def writable_file(path: str | None, option: str) -> None:
               help="auto: cpsat below 5,000 operations, else dispatch + tabu + LNS; "
                    "cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook "
                    "model; lns: dispatch, then large-neighbourhood search with small CP-SAT models; "
-                   "pdr:RULE: one dispatching rule, no search (RULE: " + ", ".join(RULES) +
+                   "pdr: the learned dispatching rule (greedy); pdr-sample:K: the best of K of its schedules; "
+                   "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
                    "; add ':active' for an active instead of a non-delay schedule).")
 @click.option("--warm-start", default=None, metavar="RULE",
-              help="Start from this dispatching rule's schedule (or 'best' of all rules): CP-SAT is hinted with "
+              help="Start from this dispatching rule's schedule (a static RULE, pdr or pdr-sample:K for the "
+                   "learned one, or 'best' of the static rules): CP-SAT is hinted with "
                    "every start and the makespan and its horizon cut to that makespan; tabu search and LNS "
                    "start from it.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Weights of the learned rule (from `cpsched train-pdr`) instead of the shipped ones.")
 @click.option("--time-limit", "-t", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds for the whole solve, model building included.")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=2, show_default=True,
@@ -110,7 +99,7 @@ def writable_file(path: str | None, option: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
 @reports_input_errors
-def solve_command(instance, fmt, method, warm_start, time_limit, workers, seed, output, gantt, as_json, quiet):
+def solve_command(instance, fmt, method, warm_start, weights, time_limit, workers, seed, output, gantt, as_json, quiet):
     """Solve INSTANCE: a bundled name (ta01, ft10, ...) or a file path.
 
     Prints one summary line: instance, size, makespan, the lower bound proved, the gap to that
@@ -123,6 +112,7 @@ def solve_command(instance, fmt, method, warm_start, time_limit, workers, seed, 
     Examples:
       cpsched solve ta01 --time-limit 10 --output ta01.json --gantt ta01.png
       cpsched solve ta71 --method pdr:mwkr
+      cpsched solve ta71 --method pdr-sample:32
       cpsched solve ta71 --method cpsat-plain --warm-start mwkr
       cpsched solve big.txt --time-limit 300      (from cpsched generate)
     """
@@ -138,7 +128,7 @@ def solve_command(instance, fmt, method, warm_start, time_limit, workers, seed, 
     progress = contextlib.nullcontext() if quiet else ProgressLine()
     with progress:
         result = solve(problem, method, time_limit=time_limit, workers=workers, seed=seed,
-                       progress=None if quiet else progress, warm_start=warm_start)
+                       progress=None if quiet else progress, warm_start=warm_start, weights=weights)
     click.echo(json.dumps(result.summary()) if as_json else summary_line(result))
     if result.solution is None:
         sys.exit(1)
@@ -268,6 +258,8 @@ def instances_command(family, as_json):
         click.echo(f"{row['name']:<8}{row['family']:<8}{row['size']:<9}{row['lower_bound']:>8}"
                    f"{row['upper_bound']:>8}  {'optimal' if row['closed'] else 'open'}")
 
+
+main.add_command(train_pdr_command)
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,8 @@ from cpmodels.jobshop import JobShopModelOptions, build
 from instances.catalog import best_known_for
 from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule, evaluate
-from learned_pdr import best_dispatch, dispatch_spec, parse_rule
+from learned_pdr import best_dispatch, dispatch_spec
+from learned_pdr.rules import check_spec
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.jobshop_lns import lns
 from solvers.jobshop_tabu import tabu_search
@@ -112,18 +113,19 @@ def warm_start_spec(text: str) -> str:
     spec = text.strip().lower()
     if spec != "best":
         try:
-            parse_rule(spec)
+            check_spec(spec)
         except InputError as error:
             raise InputError(f"{error}; --warm-start also takes 'best' (the shortest of them)") from None
     return spec
 
 
-def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int, tracker: Tracker) -> Schedule:
+def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int, tracker: Tracker,
+                        weights: str | None = None) -> Schedule:
     """The dispatched schedule a recipe starts from: a rule spec, or "best" of the rules in time."""
     if spec == "best":
         return best_dispatch(problem, deadline=deadline,
                              on_improvement=lambda makespan: tracker.report(objective=makespan))
-    schedule = dispatch_spec(problem, spec, seed)
+    schedule = dispatch_spec(problem, spec, seed, weights)
     tracker.report(objective=problem.makespan_of(schedule.starts))
     return schedule
 
@@ -138,6 +140,7 @@ def solve_jobshop(
     seed: int,
     progress: ProgressCallback | None = None,
     warm_start: str | None = None,
+    weights: str | None = None,
 ) -> Result:
     """Run the recipe's phases until `time_limit` seconds after the call. `warm_start` (a rule
     spec or "best") overrides the recipe's. Ctrl-C in any phase returns the best schedule so far."""
@@ -162,7 +165,7 @@ def solve_jobshop(
     try:
         if recipe.warm_start is not None:
             best = warm_start_schedule(problem, recipe.warm_start, started + DISPATCH_SHARE * time_limit, seed,
-                                       tracker)
+                                       tracker, weights)
             found_by = "dispatch"
             if recipe.local_search_share > 0:
                 improved = tabu_search(
@@ -175,6 +178,8 @@ def solve_jobshop(
                     best, found_by = improved.schedule, "tabu"
                 if improved.interrupted:
                     return finish(best, "feasible", interrupted=True)
+        if best is not None and problem.makespan_of(best.starts) <= problem.lower_bound:
+            return finish(best, "feasible")  # at the lower bound: `finish_result` marks it optimal
         if recipe.finish == "lns":
             if time.monotonic() >= deadline:
                 return finish(best, "feasible")
@@ -208,11 +213,11 @@ def solve_jobshop(
 
 
 def solve_dispatch(problem: JobShop, spec: str, method: str, *, seed: int,
-                   progress: ProgressCallback | None = None) -> Result:
+                   progress: ProgressCallback | None = None, weights: str | None = None) -> Result:
     """One dispatching rule, no search: milliseconds, the baseline every other method must beat."""
     tracker = Tracker(time.monotonic(), progress)
     tracker.report(bound=problem.lower_bound)
-    schedule = dispatch_spec(problem, spec, seed)
+    schedule = dispatch_spec(problem, spec, seed, weights)
     tracker.report(objective=problem.makespan_of(schedule.starts))
     return finish_result(problem, schedule, "feasible", None, method, tracker, found_by="dispatch")
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from instances.errors import InputError
 from instances.jobshop import JobShop
-from learned_pdr import RULES, parse_rule
+from learned_pdr import RULES, learned_samples, parse_rule
+from learned_pdr.learned import LEARNED, LEARNED_SAMPLED
 from solvers.cpsat import ProgressCallback
 from solvers.jobshop import RECIPES, auto_recipe, solve_dispatch, solve_jobshop
 from solvers.result import Result
@@ -16,17 +17,15 @@ DISPATCH_PREFIX = "pdr:"  # `pdr:mwkr`, `pdr:spt:active`: one dispatching rule, 
 
 
 def _recipe_method(name: str) -> Method:
-    def method(problem, *, time_limit, workers, seed, progress, warm_start):
-        return solve_jobshop(problem, RECIPES[name], name, time_limit=time_limit, workers=workers, seed=seed,
-                             progress=progress, warm_start=warm_start)
+    def method(problem, **options):
+        return solve_jobshop(problem, RECIPES[name], name, **options)
 
     return method
 
 
-def _auto(problem, *, time_limit, workers, seed, progress, warm_start):
+def _auto(problem, **options):
     chosen, recipe = auto_recipe(problem)
-    return solve_jobshop(problem, recipe, f"auto({chosen})", time_limit=time_limit, workers=workers, seed=seed,
-                         progress=progress, warm_start=warm_start)
+    return solve_jobshop(problem, recipe, f"auto({chosen})", **options)
 
 
 METHODS: dict[type, dict[str, Method]] = {
@@ -44,7 +43,7 @@ def methods_for(problem: object) -> dict[str, Method]:
 
 def method_names(family: type = JobShop) -> list[str]:
     """Every method name a user may give, dispatching rules included."""
-    return [*METHODS[family], *(f"{DISPATCH_PREFIX}{rule}" for rule in RULES)]
+    return [*METHODS[family], LEARNED, f"{LEARNED_SAMPLED}K", *(f"{DISPATCH_PREFIX}{rule}" for rule in RULES)]
 
 
 def solve(
@@ -56,13 +55,15 @@ def solve(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     warm_start: str | None = None,
+    weights: str | None = None,
 ) -> Result:
     """Solve `problem` with the named method (the family's default when None).
 
     `time_limit` counts everything, model building included. `warm_start` (a dispatching rule such as
     "mwkr", or "best") makes a method start from that rule's schedule: CP-SAT is hinted with every
-    start and the makespan and its horizon cut to it; tabu search and LNS start from it. The returned
-    solution has been checked by the family's `evaluate`.
+    start and the makespan and its horizon cut to it; tabu search and LNS start from it. `weights` is
+    a policy file for the learned rule (`pdr`, `pdr-sample:K`, as a method or a warm start) other
+    than the shipped one. The returned solution has been checked by the family's `evaluate`.
     """
     family = methods_for(problem)
     name = method or DEFAULT_METHOD[type(problem)]
@@ -70,14 +71,18 @@ def solve(
         raise InputError(f"the time limit must be positive, got {time_limit}")
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
-    if name.startswith(DISPATCH_PREFIX) and isinstance(problem, JobShop):
+    is_learned = learned_samples(name) is not None
+    if (name.startswith(DISPATCH_PREFIX) or is_learned) and isinstance(problem, JobShop):
         if warm_start is not None:
             raise InputError(f"--warm-start applies to the search methods, not to '{name}'")
-        spec = name[len(DISPATCH_PREFIX):]
-        rule, non_delay = parse_rule(spec)
-        label = f"{DISPATCH_PREFIX}{rule}" + ("" if non_delay else ":active")
-        return solve_dispatch(problem, spec, label, seed=seed, progress=progress)
+        if is_learned:
+            spec = label = name.strip().lower()
+        else:
+            spec = name[len(DISPATCH_PREFIX):]
+            rule, non_delay = parse_rule(spec)
+            label = f"{DISPATCH_PREFIX}{rule}" + ("" if non_delay else ":active")
+        return solve_dispatch(problem, spec, label, seed=seed, progress=progress, weights=weights)
     if name not in family:
         raise InputError(f"unknown method '{name}'; choose one of {', '.join(method_names(type(problem)))}")
     return family[name](problem, time_limit=time_limit, workers=workers, seed=seed, progress=progress,
-                        warm_start=warm_start)
+                        warm_start=warm_start, weights=weights)

@@ -2,7 +2,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -102,12 +101,14 @@ def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
         [sys.executable, "-m", "solvers.cli", "solve", "ta41", "-t", "60", "-m", method, "--output", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(4)
+    first_progress = process.stderr.readline()  # wait for a progress line with an incumbent: the search is on
+    while first_progress and first_progress.split("incumbent")[-1].split()[0] == "-":
+        first_progress = process.stderr.readline()
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
+    assert process.returncode == 0, first_progress + stderr
     assert "status=feasible (interrupted)" in stdout
-    assert "incumbent" in stderr
+    assert "incumbent" in first_progress
     assert run("check", "ta41", out).exit_code == 0
 
 
@@ -119,11 +120,11 @@ def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
         (["solve", "ft06", "-t", "0"], "error: Invalid value for '--time-limit' / '-t': 0.0 is not in the range x>0."),
         (["solve", "ft06", "-t", "nan"], "error: --time-limit must be a finite number of seconds, got nan"),
         (["solve", "ft06", "--method", "magic"],
-         "error: unknown method 'magic'; choose one of auto, cpsat-plain, cpsat, lns, pdr:spt, pdr:lpt, "
-         "pdr:mwkr, pdr:lwkr, pdr:mopnr, pdr:fifo, pdr:fdd/mwkr, pdr:random"),
+         "error: unknown method 'magic'; choose one of auto, cpsat-plain, cpsat, lns, pdr, pdr-sample:K, pdr:spt, "
+         "pdr:lpt, pdr:mwkr, pdr:lwkr, pdr:mopnr, pdr:fifo, pdr:fdd/mwkr, pdr:random"),
         (["solve", "ft06", "--method", "pdr:magic"],
          "error: unknown dispatching rule 'magic'; choose one of spt, lpt, mwkr, lwkr, mopnr, fifo, fdd/mwkr, "
-         "random (optionally with ':active')"),
+         "random (optionally with ':active'), or the learned rule: pdr, pdr-sample:K"),
         (["solve", "ft06", "--warm-start", "mwkr:late"],
          "error: unknown variant 'late' in rule 'mwkr:late'; choose non-delay or active; "
          "--warm-start also takes 'best' (the shortest of them)"),
@@ -178,3 +179,25 @@ def test_generate_refuses_sizes_it_cannot_make():
     result = run("generate", "--jobs", 100000, "--machines", 100, "-o", "never.txt")
     assert result.exit_code == 2
     assert result.output == "error: 100000 x 100 is 10,000,000 operations; generate at most 5,000,000\n"
+
+
+def test_train_pdr_writes_weights_with_provenance_that_solve_can_use(tmp_path):
+    weights = tmp_path / "w.npz"
+    trained = run("train-pdr", "--updates", 2, "--seed", 3, "--out", weights, "--quiet")
+    assert trained.exit_code == 0, trained.output
+    assert trained.output.startswith(f"wrote {weights}  updates=2  best_update=")
+    provenance = json.loads((tmp_path / "w.json").read_text())
+    assert provenance["seed"] == 3 and provenance["updates"] == 2
+    assert [point["update"] for point in provenance["validation_curve"]] == [0, 2]
+    assert (tmp_path / "w.ckpt.npz").exists()
+    for method in ("pdr", "pdr-sample:4"):
+        solved = run("solve", "ft06", "--method", method, "--weights", weights, "--quiet")
+        assert solved.exit_code == 0 and f"method={method}  found_by=dispatch" in solved.output
+    warm = run("solve", "ft06", "--warm-start", "pdr", "--weights", weights, "-t", 5, "--quiet")
+    assert warm.exit_code == 0 and "makespan=55" in warm.output
+
+
+def test_train_pdr_refuses_a_weights_file_without_npz():
+    result = run("train-pdr", "--out", "weights.txt")
+    assert result.exit_code == 2
+    assert result.output == "error: weights.txt: --out: the weights file must end in .npz\n"

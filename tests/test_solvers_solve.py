@@ -116,3 +116,10 @@ def test_even_the_search_refuses_an_instance_beyond_the_memory(monkeypatch):
     with pytest.raises(InputError, match=r"ft06: the search of 36 operations needs about 0\.0 GB, only 0\.0 GB is "
                                          r"available; split the instance or use a larger machine"):
         solve(load("ft06"), "lns", time_limit=5)
+
+
+def test_a_search_that_reaches_the_lower_bound_stops_there_proved_optimal():
+    problem = load("la11")  # its optimum equals the machine bound
+    result = solve(problem, "cpsat", time_limit=60)
+    assert result.status == "optimal" and result.objective == problem.lower_bound == 1222
+    assert result.metrics["found_by"] in ("dispatch", "tabu")  # CP-SAT never started

@@ -1,0 +1,64 @@
+"""Size-invariant features of the candidates a `DispatchSimulator` offers: what the learned rule sees.
+
+Raw quantities (durations, start times, remaining work) grow with the instance; a rule trained on
+10 x 10 must read a 100 x 20 instance the same way. So every time is divided by the mean operation
+duration, work by the mean work of a job or a machine, and counts by their maximum. Relative start
+times are measured from the earliest candidate, not from time zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from learned_pdr.simulator import DispatchSimulator
+
+CANDIDATE_FEATURES = (
+    "duration",  # of the operation, in mean durations
+    "remaining_work",  # of its job (this operation included), in mean job work
+    "remaining_share",  # of its job's work still to do (1 at the start)
+    "remaining_operations",  # of its job, over the most operations any job has
+    "start_delay",  # how much later than the earliest candidate it could start, in mean durations
+    "idle_created",  # gap it leaves on its machine before starting, in mean durations
+    "machine_remaining_work",  # unscheduled work on its machine, in mean machine work
+    "next_machine_remaining_work",  # the same for the machine of the job's following operation (0: none)
+    "machine_queue",  # unfinished jobs whose next operation is on its machine, over the number of jobs
+    "progress",  # share of all operations already scheduled (the same for every candidate)
+)
+
+
+class FeatureScales:
+    """The per-instance constants that make features size-invariant (computed once per instance)."""
+
+    def __init__(self, sim: DispatchSimulator):
+        problem = sim.problem
+        total = float(problem.durations.sum()) or 1.0
+        self.duration = max(total / max(problem.n_operations, 1), 1e-9)
+        self.job_work = max(total / problem.n_jobs, 1e-9)
+        self.machine_work = max(total / problem.n_machines, 1e-9)
+        self.operations = float(np.diff(problem.job_starts).max())
+        self.next_machine = np.append(problem.machines[1:], -1).astype(np.int64)  # of each operation's successor
+        self.next_machine[problem.is_last] = -1
+
+
+def candidate_features(sim: DispatchSimulator, jobs: np.ndarray, scales: FeatureScales) -> np.ndarray:
+    """One row per candidate job, one column per name in CANDIDATE_FEATURES (float64)."""
+    problem = sim.problem
+    machine = sim.candidate_machine[jobs]
+    earliest = sim.earliest[jobs]
+    remaining_work = sim.remaining_work[jobs]
+    following = scales.next_machine[sim.next_op[jobs]]
+    following_work = np.where(following >= 0, sim.machine_remaining_work[np.maximum(following, 0)], 0)
+    unfinished = sim.candidate_machine >= 0
+    queue = np.bincount(sim.candidate_machine[unfinished], minlength=problem.n_machines)[machine]
+    return np.column_stack([
+        sim.candidate_duration[jobs] / scales.duration,
+        remaining_work / scales.job_work,
+        remaining_work / np.maximum(problem.job_work[jobs], 1),
+        (sim.job_end[jobs] - sim.next_op[jobs]) / scales.operations,
+        (earliest - earliest.min()) / scales.duration,
+        np.maximum(earliest - sim.machine_ready[machine], 0) / scales.duration,
+        sim.machine_remaining_work[machine] / scales.machine_work,
+        following_work / scales.machine_work,
+        queue / problem.n_jobs,
+        np.full(len(jobs), sim.scheduled / problem.n_operations),
+    ])

@@ -1,0 +1,120 @@
+"""The learned dispatching rule: a `Policy` choosing among a `DispatchSimulator`'s candidates.
+
+Greedy (the highest score) for one schedule in milliseconds, or sampled from the softmax of the
+scores at a temperature; `sample_best` runs greedy plus K - 1 samples at temperatures spread from
+sharp to flat and keeps the shortest schedule. A recorded rollout keeps each real decision's
+features and choice, for training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from instances.errors import InputError
+from instances.jobshop import JobShop, Schedule
+from learned_pdr.features import FeatureScales, candidate_features
+from learned_pdr.policy import Policy
+from learned_pdr.simulator import DispatchSimulator
+
+DEFAULT_WEIGHTS = "default.npz"  # in learned_pdr/weights/, with its provenance beside it
+SAMPLE_TEMPERATURES = (0.3, 2.0)  # the sharpest and the flattest of `sample_best`'s spread
+
+
+@dataclass
+class Trajectory:
+    """The decisions of one rollout that had a choice: stacked features, where each begins, and
+    the row chosen (indices into `features`)."""
+
+    features: list[np.ndarray] = field(default_factory=list)
+    chosen: list[int] = field(default_factory=list)
+
+    def stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        counts = np.array([len(x) for x in self.features], dtype=np.int64)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        return np.vstack(self.features), starts, starts + np.asarray(self.chosen, dtype=np.int64)
+
+
+def rollout(problem: JobShop, policy: Policy, *, temperature: float = 0.0, rng: np.random.Generator | None = None,
+            non_delay: bool = False, record: bool = False) -> tuple[Schedule, Trajectory | None]:
+    """One schedule: greedy when `temperature` is 0, else sampled with `rng`."""
+    sim = DispatchSimulator(problem, non_delay)
+    scales = FeatureScales(sim)
+    trajectory = Trajectory() if record else None
+    while not sim.done:
+        jobs = sim.candidates()
+        if len(jobs) == 1:
+            sim.step(int(jobs[0]))
+            continue
+        x = candidate_features(sim, jobs, scales)
+        scores = policy.scores(x)
+        if temperature <= 0:
+            pick = int(np.argmax(scores))
+        else:
+            logits = scores / temperature
+            p = np.exp(logits - logits.max())
+            pick = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
+            pick = min(pick, len(jobs) - 1)
+        if trajectory is not None:
+            trajectory.features.append(x)
+            trajectory.chosen.append(pick)
+        sim.step(int(jobs[pick]))
+    return sim.schedule(), trajectory
+
+
+def sample_best(problem: JobShop, policy: Policy, samples: int, seed: int = 0,
+                non_delay: bool = False) -> Schedule:
+    """The shortest of a greedy schedule and `samples - 1` sampled ones (temperatures spread
+    geometrically over SAMPLE_TEMPERATURES)."""
+    best, _ = rollout(problem, policy, non_delay=non_delay)
+    best_makespan = problem.makespan_of(best.starts)
+    rng = np.random.default_rng(seed)
+    for temperature in np.geomspace(*SAMPLE_TEMPERATURES, num=max(samples - 1, 0)):
+        schedule, _ = rollout(problem, policy, temperature=float(temperature), rng=rng, non_delay=non_delay)
+        makespan = problem.makespan_of(schedule.starts)
+        if makespan < best_makespan:
+            best, best_makespan = schedule, makespan
+    return best
+
+
+def default_weights_path() -> Path:
+    return Path(str(resources.files("learned_pdr") / "weights" / DEFAULT_WEIGHTS))
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The shipped policy, or the weights at `path` (from `cpsched train-pdr`)."""
+    if path is None and not default_weights_path().exists():
+        raise InputError("this installation has no trained weights for the learned rule; train some with "
+                         "`cpsched train-pdr --out weights.npz` and pass `--weights weights.npz`")
+    return Policy.load(path if path is not None else default_weights_path())
+
+
+LEARNED = "pdr"  # the learned rule, greedy: `--method pdr`, `--warm-start pdr`
+LEARNED_SAMPLED = "pdr-sample:"  # `pdr-sample:32`: the best of 32 rollouts
+
+
+def learned_samples(spec: str) -> int | None:
+    """How many rollouts a learned-rule spec asks for (`pdr` -> 1, `pdr-sample:32` -> 32), or None
+    when `spec` does not name the learned rule."""
+    spec = spec.strip().lower()
+    if spec == LEARNED:
+        return 1
+    if not spec.startswith(LEARNED_SAMPLED):
+        return None
+    count = spec[len(LEARNED_SAMPLED):]
+    if not count.isdigit() or int(count) < 1:
+        raise InputError(f"'{spec}': the number of samples must be a whole number of at least 1, "
+                         f"as in {LEARNED_SAMPLED}32")
+    return int(count)
+
+
+def learned_dispatch(problem: JobShop, samples: int = 1, seed: int = 0, weights: str | Path | None = None) -> Schedule:
+    """The learned rule's schedule: greedy, or the best of `samples` rollouts."""
+    policy = load_policy(weights)
+    non_delay = bool(policy.metadata.get("config", {}).get("non_delay", False))
+    if samples <= 1:
+        return rollout(problem, policy, non_delay=non_delay)[0]
+    return sample_best(problem, policy, samples, seed, non_delay)

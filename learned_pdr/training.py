@@ -1,0 +1,219 @@
+"""Training the learned rule: REINFORCE with a shared baseline, Adam, on generated job shops.
+
+Each update draws a few random instances (sizes from 6 x 6 to 30 x 20, Taillard's distribution,
+never a benchmark instance), runs K sampled rollouts of each, and pushes up the log-probability of
+the rollouts shorter than their instance's mean (advantage = (mean - makespan) / lower bound, so
+instances of every size weigh alike). Every instance and every sample is drawn from a generator
+seeded by (seed, update, slot), so training is a pure function of the seed and the number of
+updates: a resumed run gives the same weights as an uninterrupted one. The weights kept are those
+with the best greedy gap on a fixed validation set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from instances.errors import InputError
+from instances.generators import random_jobshop
+from instances.jobshop import JobShop
+from learned_pdr.learned import rollout
+from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
+
+TRAINING_SIZES = ((6, 6), (10, 10), (15, 10), (15, 15), (20, 10), (20, 15), (20, 20), (30, 15), (30, 20))
+VALIDATION_SIZES = ((10, 10), (15, 15), (20, 20), (30, 20))
+VALIDATION_SEED = 1_000_000  # validation instances are seeds 1,000,000 + i: disjoint from training draws
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides the weights (the time limit only decides when to stop)."""
+
+    seed: int = 0
+    instances_per_update: int = 4
+    rollouts: int = 8
+    learning_rate: float = 1e-3
+    hidden: int = 32
+    non_delay: bool = False  # active (Giffler-Thompson) decisions by default, as the learned-PDR papers
+    validate_every: int = 20
+    validation_per_size: int = 2
+    sizes: tuple[tuple[int, int], ...] = TRAINING_SIZES
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma & Ba) over the policy's parameters, ascending the objective."""
+
+    learning_rate: float
+    first: dict[str, np.ndarray] = field(default_factory=dict)
+    second: dict[str, np.ndarray] = field(default_factory=dict)
+    steps: int = 0
+
+    def ascend(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        beta1, beta2, epsilon = 0.9, 0.999, 1e-8
+        self.steps += 1
+        for name in PARAMETERS:
+            g = grads[name]
+            m = self.first[name] = beta1 * self.first.get(name, 0.0) + (1 - beta1) * g
+            v = self.second[name] = beta2 * self.second.get(name, 0.0) + (1 - beta2) * g * g
+            m_hat, v_hat = m / (1 - beta1**self.steps), v / (1 - beta2**self.steps)
+            params[name] = params[name] + self.learning_rate * m_hat / (np.sqrt(v_hat) + epsilon)
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint holds: enough to continue exactly where training stopped."""
+
+    policy: Policy
+    adam: Adam
+    update: int = 0
+    best_params: dict[str, np.ndarray] | None = None
+    best_gap: float = float("inf")
+    curve: list[dict] = field(default_factory=list)  # {"update", "gap", "seconds"} at each validation
+    seconds: float = 0.0  # training time so far, over all sessions
+
+
+def training_instance(config: TrainingConfig, update: int, slot: int) -> JobShop:
+    rng = np.random.default_rng([config.seed, update, slot])
+    n_jobs, n_machines = config.sizes[rng.integers(len(config.sizes))]
+    return random_jobshop(n_jobs, n_machines, int(rng.integers(2**31)), name=f"train{update}.{slot}")
+
+
+def validation_set(config: TrainingConfig) -> list[JobShop]:
+    return [random_jobshop(n, m, VALIDATION_SEED + k * 100 + i, name=f"val{n}x{m}.{i}")
+            for k, (n, m) in enumerate(VALIDATION_SIZES) for i in range(config.validation_per_size)]
+
+
+def greedy_gap(policy: Policy, problems: list[JobShop], non_delay: bool) -> float:
+    """Mean of greedy makespan / lower bound - 1 over `problems`."""
+    gaps = [problem.makespan_of(rollout(problem, policy, non_delay=non_delay)[0].starts) / problem.lower_bound - 1
+            for problem in problems]
+    return float(np.mean(gaps))
+
+
+def policy_gradient(policy: Policy, problem: JobShop, config: TrainingConfig,
+                    rng: np.random.Generator) -> tuple[dict[str, np.ndarray], float]:
+    """K sampled rollouts of `problem`; the REINFORCE gradient (mean over rollouts) and their
+    mean makespan over the lower bound."""
+    makespans, trajectories = [], []
+    for _ in range(config.rollouts):
+        schedule, trajectory = rollout(problem, policy, temperature=1.0, rng=rng, non_delay=config.non_delay,
+                                       record=True)
+        makespans.append(problem.makespan_of(schedule.starts))
+        trajectories.append(trajectory)
+    makespans = np.asarray(makespans, dtype=np.float64)
+    advantages = (makespans.mean() - makespans) / problem.lower_bound
+    features, starts, chosen, weights, offset = [], [], [], [], 0
+    for advantage, trajectory in zip(advantages, trajectories):
+        if not trajectory.features or advantage == 0:
+            continue
+        x, trajectory_starts, trajectory_chosen = trajectory.stacked()
+        features.append(x)
+        starts.append(trajectory_starts + offset)
+        chosen.append(trajectory_chosen + offset)
+        weights.append(np.full(len(trajectory_starts), advantage / config.rollouts))
+        offset += len(x)
+    if not features:
+        return {name: np.zeros_like(policy.params[name]) for name in PARAMETERS}, float(makespans.mean())
+    _, grads = log_likelihood(policy.params, np.vstack(features), np.concatenate(starts),
+                              np.concatenate(chosen), np.concatenate(weights))
+    return grads, float(makespans.mean() / problem.lower_bound)
+
+
+def save_checkpoint(path: Path, config: TrainingConfig, state: TrainingState) -> None:
+    """Write atomically (a temporary file renamed over the old one): a kill never leaves half a file."""
+    arrays = {f"param_{k}": v for k, v in state.policy.params.items()}
+    arrays.update({f"first_{k}": v for k, v in state.adam.first.items()})
+    arrays.update({f"second_{k}": v for k, v in state.adam.second.items()})
+    if state.best_params is not None:
+        arrays.update({f"best_{k}": v for k, v in state.best_params.items()})
+    header = {"config": dataclasses.asdict(config), "update": state.update, "adam_steps": state.adam.steps,
+              "best_gap": state.best_gap, "curve": state.curve, "seconds": state.seconds}
+    temporary = path.with_name(path.name + ".tmp.npz")
+    np.savez(temporary, header=np.array(json.dumps(header)), **arrays)
+    temporary.replace(path)
+
+
+def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            header = json.loads(str(stored["header"]))
+            arrays = {name: stored[name] for name in stored.files if name != "header"}
+    except (OSError, KeyError, ValueError) as error:
+        raise InputError(f"{path}: not a training checkpoint ({error}); delete it to start afresh") from None
+    saved = header["config"]
+    saved["sizes"] = tuple(tuple(size) for size in saved["sizes"])
+    if saved != dataclasses.asdict(config) | {"sizes": config.sizes}:
+        raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
+                         f"use another --out or delete it")
+
+    def group(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    adam = Adam(config.learning_rate, group("first_"), group("second_"), header["adam_steps"])
+    return TrainingState(Policy(group("param_")), adam, header["update"], group("best_") or None,
+                         header["best_gap"], header["curve"], header["seconds"])
+
+
+def train(
+    config: TrainingConfig,
+    *,
+    updates: int,
+    minutes: float | None = None,
+    checkpoint: Path | None = None,
+    on_progress: Callable[[TrainingState], None] | None = None,
+) -> TrainingState:
+    """Train until `updates` updates are done or `minutes` of training have passed (counting
+    earlier sessions resumed from `checkpoint`, which is written at every validation). The best
+    weights are chosen among validations only, which fall every `validate_every` updates: training
+    cut short by the clock after update u gives the weights of `--updates` (u rounded down to a
+    validation), so the provenance records that count."""
+    if checkpoint is not None and checkpoint.exists():
+        state = load_checkpoint(checkpoint, config)
+    else:
+        state = TrainingState(Policy.initial(config.seed, config.hidden), Adam(config.learning_rate))
+    validation = validation_set(config)
+    began, seconds_before = time.monotonic(), state.seconds
+
+    def out_of_time() -> bool:
+        return minutes is not None and seconds_before + time.monotonic() - began >= 60 * minutes
+
+    def validate() -> None:
+        gap = greedy_gap(state.policy, validation, config.non_delay)
+        state.seconds = seconds_before + time.monotonic() - began
+        state.curve.append({"update": state.update, "gap": round(gap, 6), "seconds": round(state.seconds, 1)})
+        if gap < state.best_gap:
+            state.best_gap, state.best_params = gap, {k: v.copy() for k, v in state.policy.params.items()}
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, config, state)
+
+    if not state.curve:
+        validate()
+    while state.update < updates and not out_of_time():
+        grads = {name: np.zeros_like(value) for name, value in state.policy.params.items()}
+        for slot in range(config.instances_per_update):
+            problem = training_instance(config, state.update, slot)
+            rng = np.random.default_rng([config.seed, state.update, slot, 1])
+            instance_grads, _ = policy_gradient(state.policy, problem, config, rng)
+            for name in PARAMETERS:
+                grads[name] += instance_grads[name] / config.instances_per_update
+        state.adam.ascend(state.policy.params, grads)
+        state.update += 1
+        if state.update % config.validate_every == 0 or state.update == updates:
+            validate()
+        if on_progress is not None:
+            state.seconds = seconds_before + time.monotonic() - began
+            on_progress(state)
+    return state
+
+
+def trained_policy(state: TrainingState, metadata: dict) -> Policy:
+    """The best validated weights, with their provenance."""
+    params = state.best_params if state.best_params is not None else state.policy.params
+    return Policy({k: v.copy() for k, v in params.items()}, metadata=metadata)

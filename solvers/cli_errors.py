@@ -1,0 +1,27 @@
+"""How every cpsched command reports a user's mistake: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+
+import click
+
+from instances.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+def reports_input_errors(command: Callable) -> Callable:
+    """Turn an InputError into `error: ...` on stderr and exit code 2, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper

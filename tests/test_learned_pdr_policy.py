@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from instances import InputError, evaluate, load
+from instances.generators import random_jobshop
+from learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, candidate_features
+from learned_pdr.learned import rollout, sample_best
+from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
+from learned_pdr.simulator import DispatchSimulator
+
+
+def _decisions(seed: int = 0):
+    """Three decisions of 2, 5 and 3 candidates with random features, and a choice in each."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(10, len(CANDIDATE_FEATURES)))
+    starts = np.array([0, 2, 7])
+    chosen = np.array([1, 4, 7])
+    weights = np.array([0.7, -1.3, 0.4])
+    return x, starts, chosen, weights
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_policy_gradient_matches_finite_differences(temperature):
+    policy = Policy.initial(seed=3, hidden=6)
+    x, starts, chosen, weights = _decisions()
+    _, grads = log_likelihood(policy.params, x, starts, chosen, weights, temperature)
+    step = 1e-6
+    rng = np.random.default_rng(1)
+    for name in PARAMETERS:
+        values = policy.params[name]
+        for index in [tuple(rng.integers(values.shape)) for _ in range(5)]:
+            original = values[index]
+            values[index] = original + step
+            up, _ = log_likelihood(policy.params, x, starts, chosen, weights, temperature)
+            values[index] = original - step
+            down, _ = log_likelihood(policy.params, x, starts, chosen, weights, temperature)
+            values[index] = original
+            numeric = (up - down) / (2 * step)
+            assert grads[name][index] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (name, index)
+
+
+def test_scores_do_not_depend_on_the_order_of_the_candidates():
+    policy = Policy.initial(seed=0)
+    x, _, _, _ = _decisions()
+    permutation = np.random.default_rng(2).permutation(len(x))
+    assert np.allclose(policy.scores(x)[permutation], policy.scores(x[permutation]))
+
+
+def test_features_are_size_invariant_when_the_instance_is_scaled_in_time():
+    problem = load("ft10")
+    slower = type(problem).from_matrices("ft10x7", problem.machines.reshape(10, 10),
+                                         7 * problem.durations.reshape(10, 10))
+    rows = []
+    for p in (problem, slower):
+        sim = DispatchSimulator(p)
+        scales = FeatureScales(sim)
+        for _ in range(25):
+            sim.step(int(sim.candidates()[0]))
+        rows.append(candidate_features(sim, sim.candidates(), scales))
+    assert rows[0].shape[1] == len(CANDIDATE_FEATURES)
+    assert np.allclose(rows[0], rows[1])
+
+
+def test_greedy_and_sampled_rollouts_give_feasible_schedules_and_sampling_is_seeded():
+    problem = random_jobshop(8, 5, 1)
+    policy = Policy.initial(seed=0)
+    greedy, trajectory = rollout(problem, policy, record=True)
+    assert evaluate(problem, greedy).feasible
+    x, starts, chosen = trajectory.stacked()
+    assert len(starts) == len(trajectory.chosen) and np.all(chosen >= starts) and chosen[-1] < len(x)
+    first = sample_best(problem, policy, samples=6, seed=4)
+    again = sample_best(problem, policy, samples=6, seed=4)
+    assert first.starts.tolist() == again.starts.tolist()
+    assert evaluate(problem, first).makespan <= evaluate(problem, greedy).makespan
+
+
+def test_a_policy_survives_a_round_trip_and_a_bad_file_is_refused(tmp_path):
+    policy = Policy.initial(seed=5)
+    policy.metadata = {"command": "test"}
+    policy.save(tmp_path / "w.npz")
+    loaded = Policy.load(tmp_path / "w.npz")
+    assert loaded.metadata == {"command": "test"}
+    assert all(np.array_equal(loaded.params[k], policy.params[k]) for k in PARAMETERS)
+    (tmp_path / "bad.npz").write_text("not weights")
+    with pytest.raises(InputError, match=r"bad\.npz: not a cpsched policy file"):
+        Policy.load(tmp_path / "bad.npz")

@@ -1,0 +1,49 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from instances import InputError
+from instances.generators import random_jobshop
+from learned_pdr import dispatch
+from learned_pdr.policy import PARAMETERS, Policy
+from learned_pdr.training import TrainingConfig, greedy_gap, load_checkpoint, train, trained_policy
+
+SMALL = TrainingConfig(seed=7, instances_per_update=2, rollouts=4, learning_rate=3e-3, validate_every=5,
+                       validation_per_size=1, sizes=((6, 6), (8, 6)))
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(np.array_equal(a[k], b[k]) for k in PARAMETERS)
+
+
+def test_the_same_seed_gives_the_same_weights_and_a_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    whole = train(SMALL, updates=10)
+    again = train(SMALL, updates=10)
+    assert _same(whole.policy.params, again.policy.params)
+    checkpoint = tmp_path / "run.ckpt.npz"
+    first_half = train(SMALL, updates=5, checkpoint=checkpoint)
+    assert load_checkpoint(checkpoint, SMALL).update == first_half.update == 5
+    resumed = train(SMALL, updates=10, checkpoint=checkpoint)
+    assert resumed.update == 10 and _same(resumed.policy.params, whole.policy.params)
+    assert [point["update"] for point in resumed.curve] == [0, 5, 10]
+    other = train(dataclasses.replace(SMALL, seed=8), updates=10)
+    assert not _same(other.policy.params, whole.policy.params)
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+    checkpoint = tmp_path / "run.ckpt.npz"
+    train(SMALL, updates=5, checkpoint=checkpoint)
+    with pytest.raises(InputError, match="a checkpoint of another training configuration"):
+        train(dataclasses.replace(SMALL, rollouts=5), updates=10, checkpoint=checkpoint)
+
+
+def test_training_beats_the_random_rule_and_the_untrained_policy_on_held_out_instances():
+    state = train(SMALL, updates=60)
+    policy = trained_policy(state, {})
+    held_out = [random_jobshop(8, 6, 500 + i) for i in range(6)]  # never drawn in training (seeds differ)
+    trained = greedy_gap(policy, held_out, non_delay=False)
+    untrained = greedy_gap(Policy.initial(SMALL.seed), held_out, non_delay=False)
+    random_rule = np.mean([p.makespan_of(dispatch(p, "random", non_delay=False, seed=s).starts) / p.lower_bound - 1
+                           for p in held_out for s in range(3)])
+    assert trained < untrained and trained < random_rule
