@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers (default: 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/large.jsonl", help="JSON-lines results file")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: print the tables of --out")
     args = parser.parse_args()
     variants = args.variants.split(",")
 
@@ -66,7 +67,8 @@ def main() -> None:
                          warm_start=warm_start)
 
         sweep("Large job shops", groups, variants, solve_cell, time_limit=time_limit, workers=args.workers,
-              seed=args.seed, out=args.out, load_problem=load_problem, upper_bound=upper_bound)
+              seed=args.seed, out=args.out, load_problem=load_problem, upper_bound=upper_bound,
+              report_only=args.report_only)
         print()
 
 

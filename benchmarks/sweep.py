@@ -99,23 +99,26 @@ def reference_makespans(done: dict[Cell, dict]) -> dict[str, float]:
 def gap_table(groups: dict[str, list[str]], variants: list[str], done: dict[Cell, dict]) -> str:
     """Markdown: mean gap to the best known upper bound (or, without one, to the best makespan any
     variant found) per group and variant, and each variant's ratio to the first one (the baseline).
-    A cell without a schedule makes its group's mean '-'."""
+    Means are over the instances of the group that every variant has run (the last column says how
+    many); a variant without a schedule on one of them gets '-'."""
     baseline, others = variants[0], variants[1:]
     references = reference_makespans(done)
     lines = [
-        "| group | " + " | ".join(variants) + " | " + " | ".join(f"{v} / {baseline}" for v in others) + " |",
-        "|" + "---|" * (1 + len(variants) + len(others)),
+        "| group | " + " | ".join(variants) + " | " + " | ".join(f"{v} / {baseline}" for v in others)
+        + " | instances |",
+        "|" + "---|" * (2 + len(variants) + len(others)),
     ]
     for group, names in groups.items():
+        ran = [n for n in names if all((n, v) in done for v in variants)]
         means: dict[str, float | None] = {}
         for v in variants:
-            records = [done.get((n, v)) for n in names]
-            complete = all(r is not None and r["makespan"] is not None for r in records)
+            records = [done[(n, v)] for n in ran]
+            complete = bool(records) and all(r["makespan"] is not None for r in records)
             means[v] = statistics.mean(_gap(r, references[r["instance"]]) for r in records) if complete else None
         shown = [f"{means[v]:.2f}%" if means[v] is not None else "-" for v in variants]
         ratios = [f"{means[v] / means[baseline]:.2f}" if means[v] is not None and means[baseline] else "-"
                   for v in others]
-        lines.append(f"| {group} | " + " | ".join(shown) + " | " + " | ".join(ratios) + " |")
+        lines.append(f"| {group} | " + " | ".join(shown) + " | " + " | ".join(ratios) + f" | {len(ran)}/{len(names)} |")
     return "\n".join(lines)
 
 
@@ -131,14 +134,15 @@ def sweep(
     out: str,
     load_problem: Callable[[str], JobShop] = load,
     upper_bound: Callable[[str], int | None] = bundled_upper_bound,
+    report_only: bool = False,
 ) -> dict[Cell, dict]:
     """Run every (instance, variant) cell of the groups (resuming from `out`), print the table and
-    return the records."""
+    return the records. `report_only` runs nothing: the table of what `out` holds."""
     groups = {group: expand(group) for group in groups_text.split(",")}
     context = {"time_limit": time_limit, "workers": workers, "seed": seed,
                "ortools": ortools.__version__, "machine": platform.machine()}
     cells = [(name, variant) for names in groups.values() for name in names for variant in variants]
-    done = run_cells(cells, solve_cell, Path(out), context, load_problem, upper_bound)
+    done = run_cells([] if report_only else cells, solve_cell, Path(out), context, load_problem, upper_bound)
     print(f"{title}: mean gap to the best known upper bound (or the best makespan found), {time_limit:g} s, "
           f"{workers} workers, seed {seed} (OR-Tools {ortools.__version__})\n")
     print(gap_table(groups, variants, done))

@@ -27,5 +27,7 @@ def test_cells_resume_and_generated_instances_are_measured_against_the_best_foun
     best = min(r["makespan"] for r in done.values())
     assert reference_makespans(done) == {"ft06": best}
     table = gap_table({"ft06": ["ft06"]}, ["pdr:spt", "pdr:mwkr"], done).splitlines()
-    assert table[0] == "| group | pdr:spt | pdr:mwkr | pdr:mwkr / pdr:spt |"
-    assert table[2].startswith("| ft06 | ")
+    assert table[0] == "| group | pdr:spt | pdr:mwkr | pdr:mwkr / pdr:spt | instances |"
+    assert table[2].startswith("| ft06 | ") and table[2].endswith(" | 1/1 |")
+    partial = gap_table({"two": ["ft06", "la01"]}, ["pdr:spt", "pdr:mwkr"], done).splitlines()
+    assert partial[2].endswith(" | 1/2 |")
