@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from benchmarks.sweep import bundled_upper_bound, sweep
+from benchmarks.sweep import bundled_upper_bound, expand, sweep
 from instances import load
 from instances.generators import seeded_instance
 from solvers import solve
@@ -40,6 +40,24 @@ def load_problem(name: str):
 
 def upper_bound(name: str) -> int | None:
     return None if GENERATED.fullmatch(name) else bundled_upper_bound(name)
+
+
+def per_instance_table(groups_text: str, variants: list[str], done: dict) -> str:
+    """Markdown: each instance's makespan per variant ('opt' where proved optimal), and its best
+    known upper bound (or, for generated instances, the job/machine lower bound)."""
+    lines = ["| instance | " + " | ".join(variants) + " | best known |", "|" + "---|" * (len(variants) + 2)]
+    names = dict.fromkeys(name for group in groups_text.split(",") for name in expand(group))
+    for name in names:
+        records = [done.get((name, v)) for v in variants]
+        if all(r is None for r in records):
+            continue
+        cells = ["" if r is None else "none" if r["makespan"] is None
+                 else f"{r['makespan']}" + (" opt" if r["status"] == "optimal" else "") for r in records]
+        reference = upper_bound(name)
+        if reference is None:
+            reference = f"(lower bound {load_problem(name).lower_bound})"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {reference} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -66,9 +84,11 @@ def main() -> None:
             return solve(problem, method, time_limit=time_limit, workers=args.workers, seed=args.seed,
                          warm_start=warm_start)
 
-        sweep("Large job shops", groups, variants, solve_cell, time_limit=time_limit, workers=args.workers,
-              seed=args.seed, out=args.out, load_problem=load_problem, upper_bound=upper_bound,
-              report_only=args.report_only)
+        done = sweep("Large job shops", groups, variants, solve_cell, time_limit=time_limit, workers=args.workers,
+                     seed=args.seed, out=args.out, load_problem=load_problem, upper_bound=upper_bound,
+                     report_only=args.report_only)
+        print()
+        print(per_instance_table(groups, variants, done))
         print()
 
 

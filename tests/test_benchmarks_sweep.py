@@ -31,3 +31,11 @@ def test_cells_resume_and_generated_instances_are_measured_against_the_best_foun
     assert table[2].startswith("| ft06 | ") and table[2].endswith(" | 1/1 |")
     partial = gap_table({"two": ["ft06", "la01"]}, ["pdr:spt", "pdr:mwkr"], done).splitlines()
     assert partial[2].endswith(" | 1/2 |")
+
+
+def test_pdr_benchmark_groups_instances_by_family_and_size():
+    from benchmarks.pdr import size_groups
+
+    groups = size_groups("ta09-12,dmu04-06,dmu41-42")
+    assert groups == {"ta 15x15": ["ta09", "ta10"], "ta 20x15": ["ta11", "ta12"],
+                      "dmu 20x15": ["dmu04", "dmu05", "dmu41", "dmu42"], "dmu 20x20": ["dmu06"]}

@@ -59,7 +59,8 @@ def test_a_solve_never_returns_worse_than_its_warm_start():
 
 
 def test_bad_arguments_are_input_errors(ft06):
-    with pytest.raises(InputError, match="unknown method 'magic'; choose one of auto, cpsat-plain, cpsat, lns, pdr:"):
+    unknown = "unknown method 'magic'; choose one of auto, cpsat-plain, cpsat, lns, pdr, pdr-sample:K, pdr:"
+    with pytest.raises(InputError, match=unknown):
         solve(ft06, "magic")
     with pytest.raises(InputError, match="time limit must be positive"):
         solve(ft06, time_limit=0)
