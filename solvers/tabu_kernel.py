@@ -86,33 +86,32 @@ def topological_order(job_prev, job_next, machine_prev, machine_next, order, pos
 
 
 @njit(cache=True)
-def sweep_heads(order, first, duration, job_prev, machine_prev, head):
-    """Heads of the operations at positions first.. of the topological order."""
-    for index in range(first, order.shape[0]):
+def _sweep(order, first, stop, step, duration, job_link, machine_link, out):
+    """out[o] = max over o's two linked neighbours k of out[k] + duration[k], for the operations at
+    positions first, first + step, ... (not stop) of the order: heads along predecessors going
+    forward, tails along successors going backward."""
+    for index in range(first, stop, step):
         o = order[index]
         best = 0
-        k = job_prev[o]
+        k = job_link[o]
         if k >= 0:
-            best = head[k] + duration[k]
-        k = machine_prev[o]
-        if k >= 0 and head[k] + duration[k] > best:
-            best = head[k] + duration[k]
-        head[o] = best
+            best = out[k] + duration[k]
+        k = machine_link[o]
+        if k >= 0 and out[k] + duration[k] > best:
+            best = out[k] + duration[k]
+        out[o] = best
+
+
+@njit(cache=True)
+def sweep_heads(order, first, duration, job_prev, machine_prev, head):
+    """Heads of the operations at positions first.. of the topological order."""
+    _sweep(order, first, order.shape[0], 1, duration, job_prev, machine_prev, head)
 
 
 @njit(cache=True)
 def sweep_tails(order, last, duration, job_next, machine_next, tail):
     """Tails of the operations at positions ..last of the topological order."""
-    for index in range(last, -1, -1):
-        o = order[index]
-        best = 0
-        k = job_next[o]
-        if k >= 0:
-            best = tail[k] + duration[k]
-        k = machine_next[o]
-        if k >= 0 and tail[k] + duration[k] > best:
-            best = tail[k] + duration[k]
-        tail[o] = best
+    _sweep(order, last, -1, -1, duration, job_next, machine_next, tail)
 
 
 @njit(cache=True)
