@@ -260,7 +260,9 @@ def critical_moves(duration, job_prev, job_next, machine_prev, head, makespan, s
 
 @njit(cache=True)
 def estimate(duration, job_prev, job_next, machine_prev, machine_next, head, tail, u, v):
-    """Taillard's estimate of the longest path through u and v after swapping them."""
+    """Taillard's estimate of the longest path through u and v after swapping them. Written out
+    (heads and tails mirror each other): a shared helper for the max over two neighbours, tried,
+    made the search 7 times slower (63,000 against 420,000 moves/s on dmu56)."""
     a, b = machine_prev[u], machine_next[v]
     jv, ju = job_prev[v], job_prev[u]
     head_v = 0
