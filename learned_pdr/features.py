@@ -4,6 +4,12 @@ Raw quantities (durations, start times, remaining work) grow with the instance; 
 10 x 10 must read a 100 x 20 instance the same way. So every time is divided by the mean operation
 duration, work by the mean work of a job or a machine, and counts by their maximum. Relative start
 times are measured from the earliest candidate, not from time zero.
+
+The two bound features are a one-step lookahead that static rules lack: a job's bound is when it
+could finish if nothing else delayed it (its earliest start plus its remaining work). Dispatching
+candidate j first delays every other candidate k on the machine to j's end, so the largest bound
+among the conflict set becomes max(e_j + w_j, max over k != j of max(e_k, e_j + d_j) + w_k). The
+maximum over k != j is taken from the two largest values, so a decision costs O(candidates).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ CANDIDATE_FEATURES = (
     "next_machine_remaining_work",  # the same for the machine of the job's following operation (0: none)
     "machine_queue",  # unfinished jobs whose next operation is on its machine, over the number of jobs
     "progress",  # share of all operations already scheduled (the same for every candidate)
+    "bound_after",  # job bound of the conflict set if this one goes first, over the best such choice
+    "bound_increase",  # how far that bound exceeds every unfinished job's current bound
 )
 
 
@@ -50,6 +58,8 @@ def candidate_features(sim: DispatchSimulator, jobs: np.ndarray, scales: Feature
     following_work = np.where(following >= 0, sim.machine_remaining_work[np.maximum(following, 0)], 0)
     unfinished = sim.candidate_machine >= 0
     queue = np.bincount(sim.candidate_machine[unfinished], minlength=problem.n_machines)[machine]
+    after = bound_after(earliest, sim.candidate_duration[jobs], remaining_work)
+    current = float(np.max(sim.earliest[unfinished] + sim.remaining_work[unfinished]))
     return np.column_stack([
         sim.candidate_duration[jobs] / scales.duration,
         remaining_work / scales.job_work,
@@ -61,4 +71,25 @@ def candidate_features(sim: DispatchSimulator, jobs: np.ndarray, scales: Feature
         following_work / scales.machine_work,
         queue / problem.n_jobs,
         np.full(len(jobs), sim.scheduled / problem.n_operations),
+        (after - after.min()) / scales.duration,
+        np.maximum(after - current, 0) / scales.duration,
     ])
+
+
+def _max_of_others(values: np.ndarray) -> np.ndarray:
+    """For each i, the maximum of `values` without element i (-inf when it is alone)."""
+    if len(values) < 2:
+        return np.full(len(values), -np.inf)
+    top_two = np.argpartition(values, -2)[-2:]
+    first, second = (top_two[1], top_two[0]) if values[top_two[1]] >= values[top_two[0]] else top_two
+    others = np.full(len(values), values[first], dtype=np.float64)
+    others[first] = values[second]
+    return others
+
+
+def bound_after(earliest: np.ndarray, duration: np.ndarray, remaining_work: np.ndarray) -> np.ndarray:
+    """For each candidate j, the largest job bound of the conflict set once j is dispatched first."""
+    end = earliest + duration
+    own = (earliest + remaining_work).astype(np.float64)
+    waiting = np.maximum(_max_of_others(own), end + _max_of_others(remaining_work.astype(np.float64)))
+    return np.maximum(own, waiting)

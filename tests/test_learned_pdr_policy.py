@@ -3,7 +3,7 @@ import pytest
 
 from instances import InputError, evaluate, load
 from instances.generators import random_jobshop
-from learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, candidate_features
+from learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, bound_after, candidate_features
 from learned_pdr.learned import rollout, sample_best
 from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
 from learned_pdr.simulator import DispatchSimulator
@@ -59,6 +59,18 @@ def test_features_are_size_invariant_when_the_instance_is_scaled_in_time():
         rows.append(candidate_features(sim, sim.candidates(), scales))
     assert rows[0].shape[1] == len(CANDIDATE_FEATURES)
     assert np.allclose(rows[0], rows[1])
+
+
+def test_bound_after_matches_dispatching_each_candidate_first():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        count = int(rng.integers(1, 7))
+        earliest, duration = rng.integers(0, 50, count), rng.integers(1, 10, count)
+        remaining = duration + rng.integers(0, 40, count)
+        expected = [max([earliest[j] + remaining[j]]
+                        + [max(earliest[k], earliest[j] + duration[j]) + remaining[k] for k in range(count) if k != j])
+                    for j in range(count)]
+        assert bound_after(earliest, duration, remaining).tolist() == expected
 
 
 def test_greedy_and_sampled_rollouts_give_feasible_schedules_and_sampling_is_seeded():
