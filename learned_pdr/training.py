@@ -41,8 +41,8 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     hidden: int = 32
     non_delay: bool = False  # active (Giffler-Thompson) decisions by default, as the learned-PDR papers
-    validate_every: int = 20
-    validation_per_size: int = 2
+    validate_every: int = 50
+    validation_per_size: int = 5  # 20 instances: the choice of the best weights is not noise
     sizes: tuple[tuple[int, int], ...] = TRAINING_SIZES
 
 
