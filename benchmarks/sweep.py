@@ -16,21 +16,11 @@ import ortools
 from instances import best_known, load
 from instances.errors import InputError
 from instances.jobshop import JobShop
+from solvers.bench_datasets import expand
 from solvers.provenance import source_commit
 from solvers.result import Result
 
 Cell = tuple[str, str]  # (instance, variant)
-
-
-def expand(group: str) -> list[str]:
-    """'ta21-30' -> ta21..ta30; 'dmu41-80/5' -> every fifth: dmu41, dmu46, ..., dmu76; a single name
-    stays itself."""
-    group, _, step = group.partition("/")
-    prefix = group.rstrip("0123456789-").rstrip()
-    if "-" not in group:
-        return [group]
-    first, last = group[len(prefix):].split("-")
-    return [f"{prefix}{k:0{len(first)}d}" for k in range(int(first), int(last) + 1, int(step or 1))]
 
 
 def bundled_upper_bound(name: str) -> int | None:

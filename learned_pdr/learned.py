@@ -65,14 +65,14 @@ def rollout(problem: JobShop, policy: Policy, *, temperature: float = 0.0, rng: 
     return sim.schedule(), trajectory
 
 
-def sample_best(problem: JobShop, policy: Policy, samples: int, seed: int = 0,
-                non_delay: bool = False) -> Schedule:
+def sample_best(problem: JobShop, policy: Policy, samples: int, seed: int = 0, non_delay: bool = False,
+                temperatures: tuple[float, float] = SAMPLE_TEMPERATURES) -> Schedule:
     """The shortest of a greedy schedule and `samples - 1` sampled ones (temperatures spread
-    geometrically over SAMPLE_TEMPERATURES)."""
+    geometrically from the first of `temperatures` to the second)."""
     best, _ = rollout(problem, policy, non_delay=non_delay)
     best_makespan = problem.makespan_of(best.starts)
     rng = np.random.default_rng(seed)
-    for temperature in np.geomspace(*SAMPLE_TEMPERATURES, num=max(samples - 1, 0)):
+    for temperature in np.geomspace(*temperatures, num=max(samples - 1, 0)):
         schedule, _ = rollout(problem, policy, temperature=float(temperature), rng=rng, non_delay=non_delay)
         makespan = problem.makespan_of(schedule.starts)
         if makespan < best_makespan:

@@ -16,6 +16,7 @@ from instances.catalog import FAMILIES
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
 from learned_pdr import RULES
+from solvers.bench_command import bench_command, report_command
 from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors
 from solvers.methods import DEFAULT_METHOD, solve
 from solvers.progress import ProgressLine
@@ -260,6 +261,8 @@ def instances_command(family, as_json):
 
 
 main.add_command(train_pdr_command)
+main.add_command(bench_command)
+main.add_command(report_command)
 
 if __name__ == "__main__":
     main()

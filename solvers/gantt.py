@@ -10,15 +10,15 @@ from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 
 
-def require_matplotlib():
-    """matplotlib's pyplot (headless), or an InputError that says how to install it."""
+def require_matplotlib(what: str = "--gantt"):
+    """matplotlib's pyplot (headless), or an InputError saying that `what` needs it and how to install it."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("--gantt needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)") from None
+        raise InputError(f"{what} needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)") from None
     return plt
 
 

@@ -144,15 +144,15 @@ def solve_jobshop(
 ) -> Result:
     """Run the recipe's phases until `time_limit` seconds after the call. `warm_start` (a rule
     spec or "best") overrides the recipe's. Ctrl-C in any phase returns the best schedule so far."""
+    if warm_start is not None:  # bad input is refused before any work
+        recipe = dataclasses.replace(recipe, warm_start=warm_start_spec(warm_start))
+    check_memory(problem, recipe.finish)
     if recipe.local_search_share > 0:
         warm_up_tabu_search()  # compiling is not searching: keep it out of the time limit
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, progress)
     tracker.report(bound=problem.lower_bound)
-    if warm_start is not None:
-        recipe = dataclasses.replace(recipe, warm_start=warm_start_spec(warm_start))
-    check_memory(problem, recipe.finish)
     best: Schedule | None = None
     found_by = None
 

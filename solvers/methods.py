@@ -46,6 +46,20 @@ def method_names(family: type = JobShop) -> list[str]:
     return [*METHODS[family], LEARNED, f"{LEARNED_SAMPLED}K", *(f"{DISPATCH_PREFIX}{rule}" for rule in RULES)]
 
 
+def check_method(name: str, family: type = JobShop) -> str:
+    """`name` if it names a method of `family` (a registered one, a dispatching rule such as
+    `pdr:mwkr:active`, or the learned rule), else an InputError listing the valid names. Lets a
+    sweep refuse a typo before it runs anything."""
+    if name in METHODS[family]:
+        return name
+    if family is JobShop and learned_samples(name) is not None:
+        return name
+    if family is JobShop and name.startswith(DISPATCH_PREFIX):
+        parse_rule(name[len(DISPATCH_PREFIX):])
+        return name
+    raise InputError(f"unknown method '{name}'; choose one of {', '.join(method_names(family))}")
+
+
 def solve(
     problem: object,
     method: str | None = None,
@@ -82,7 +96,6 @@ def solve(
             rule, non_delay = parse_rule(spec)
             label = f"{DISPATCH_PREFIX}{rule}" + ("" if non_delay else ":active")
         return solve_dispatch(problem, spec, label, seed=seed, progress=progress, weights=weights)
-    if name not in family:
-        raise InputError(f"unknown method '{name}'; choose one of {', '.join(method_names(type(problem)))}")
+    check_method(name, type(problem))
     return family[name](problem, time_limit=time_limit, workers=workers, seed=seed, progress=progress,
                         warm_start=warm_start, weights=weights)
