@@ -64,6 +64,7 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     config = TrainingConfig(seed=seed, instances_per_update=instances_per_update, rollouts=rollouts,
                             learning_rate=learning_rate, non_delay=non_delay)
     checkpoint = checkpoint_path(out)
+    commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:
         click.echo(f"resuming from {checkpoint}", err=True)
     bar = None if quiet else click.progressbar(length=1000, label="training", file=sys.stderr,
@@ -92,7 +93,7 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     provenance = {
         "command": "cpsched " + " ".join(sys.argv[1:]) if sys.argv else None,
         "seed": seed,
-        "commit": source_commit(),
+        "commit": commit,
         "config": dataclasses.asdict(config),
         "updates": state.curve[-1]["update"],  # reproduce exactly with --updates this (and the same seed)
         "best_update": best["update"],
