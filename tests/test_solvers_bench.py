@@ -152,12 +152,7 @@ def test_a_sweep_killed_with_sigkill_resumes_without_losing_or_repeating_a_cell(
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if db.exists():
-                with sqlite3.connect(db) as connection:
-                    tables = connection.execute("SELECT name FROM sqlite_master WHERE name='cells'").fetchall()
-                    if tables and connection.execute("SELECT COUNT(*) FROM cells").fetchone()[0] >= 2:
-                        break
+        while time.monotonic() < deadline and _count(db) < 2:
             time.sleep(0.1)
         process.send_signal(signal.SIGKILL)
     finally:
@@ -178,3 +173,32 @@ def test_a_small_sweep_runs_on_a_local_ray_instance(tmp_path):
     with ResultsDatabase(tmp_path / "ray.sqlite") as database:
         assert sweep(database, cells, backend="ray") == (3, True)
         assert sorted(r.instance for r in database.records()) == ["ft06", "la01", "la02"]
+
+
+def test_ctrl_c_stops_the_sweep_keeps_the_finished_cells_and_drops_the_interrupted_one(tmp_path):
+    db = tmp_path / "int.sqlite"
+    command = [sys.executable, "-m", "solvers.cli", "bench", "--datasets", "la21-26", "--methods", "cpsat-plain",
+               "-t", "2", "-w", "1", "--db", str(db), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _count(db):
+        time.sleep(0.1)
+    time.sleep(0.5)  # well inside the second solve
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate()
+    with ResultsDatabase(db) as database:
+        records = database.records()
+    assert process.returncode == 130
+    assert out == (f"cells=6  ran={len(records)}  skipped=0  remaining={6 - len(records)}  db={db}  "
+                   f"(interrupted: the same command resumes)\n")
+    assert all(abs(r.wall_time - 2) < 0.5 for r in records)  # none cut short
+
+
+def _count(db) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as connection:
+        if not connection.execute("SELECT name FROM sqlite_master WHERE name='cells'").fetchall():
+            return 0
+        return connection.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
