@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,9 @@ def test_rule_specs_as_users_write_them():
         parse_rule("edd")
     ft06 = load("ft06")
     assert np.array_equal(dispatch_spec(ft06, "lpt:active").starts, dispatch(ft06, "lpt", non_delay=False).starts)
+
+
+def test_best_dispatch_past_its_deadline_still_returns_the_first_rule_s_schedule():
+    problem = load("ta41")
+    rushed = best_dispatch(problem, deadline=time.monotonic())
+    assert rushed.starts.tolist() == dispatch(problem, "fdd/mwkr").starts.tolist()
