@@ -15,7 +15,7 @@ from instances.errors import InputError
 from solvers.bench import cross_product, sweep
 from solvers.bench_datasets import instance_names
 from solvers.bench_plots import plot_gap_by_group, plot_gap_over_time
-from solvers.bench_report import markdown, summarize, write_csv
+from solvers.bench_report import gap, markdown, summarize, write_csv
 from solvers.bench_store import CellRecord, ResultsDatabase
 from solvers.cli_errors import reports_input_errors
 from solvers.gantt import require_matplotlib
@@ -92,8 +92,8 @@ def bench_command(datasets, methods, time_limits, seeds, workers, jobs, backend,
         def on_record(record: CellRecord) -> None:
             nonlocal done
             done += 1
-            if record.makespan is not None and record.best_known:
-                gaps.append(100 * (record.makespan / record.best_known - 1))
+            if gap(record) is not None:
+                gaps.append(gap(record))
             mean = f"mean gap {statistics.mean(gaps):.2f}%" if gaps else "no gap yet"
             line = f"{record.instance} {record.method} {record.time_limit:g}s seed {record.seed}: {record.makespan}"
             if bar is not None:
