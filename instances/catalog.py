@@ -13,7 +13,8 @@ import numpy as np
 
 from instances.errors import InputError
 from instances.jobshop import JobShop
-from instances.jobshop_formats import parse_jobshop, read_jobshop
+from instances.jobshop_formats import parse_jobshop, read_jobshop, read_json_document
+from instances.pipeline import PipelineProblem, pipeline_from_json
 
 FAMILIES = ("abz", "dmu", "ft", "la", "orb", "swv", "ta", "yn")
 _ALIASES = {"mt06": "ft06", "mt10": "ft10", "mt20": "ft20"}
@@ -107,10 +108,15 @@ def load_bundled(name: str) -> JobShop:
     return parse_jobshop(text, f"{key}.txt", key, "standard")
 
 
-def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop:
-    """An existing file path (format detected unless given), else a bundled instance name."""
+def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | PipelineProblem:
+    """An existing file path (format detected unless given; a JSON file's "kind" names its family),
+    else a bundled instance name."""
     path = Path(name_or_path)
     if path.is_file():
+        if fmt in (None, "json") and _starts_json_object(path):
+            document = read_json_document(path)
+            if isinstance(document, dict) and document.get("kind") == "pipeline":
+                return pipeline_from_json(document, str(path), path.stem)
         return read_jobshop(path, fmt)
     if family_of(str(name_or_path)) is not None:
         return load_bundled(str(name_or_path))
@@ -120,3 +126,11 @@ def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop:
         f"'{name_or_path}' is neither a file nor a bundled instance name "
         "(`cpsched instances` lists the bundled ones)"
     )
+
+
+def _starts_json_object(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(4096).lstrip().lstrip(b"\xef\xbb\xbf").startswith(b"{")
+    except OSError:
+        return False

@@ -6,10 +6,13 @@ from collections.abc import Callable
 
 from instances.errors import InputError
 from instances.jobshop import JobShop
+from instances.pipeline import PipelineProblem
 from learned_pdr import RULES, learned_samples, parse_rule
 from learned_pdr.learned import LEARNED, LEARNED_SAMPLED
 from solvers.cpsat import ProgressCallback
 from solvers.jobshop import RECIPES, auto_recipe, solve_dispatch, solve_jobshop
+from solvers.pipeline import solve_baseline, solve_cpsat
+from solvers.pipeline_baselines import BASELINES
 from solvers.result import Result
 
 Method = Callable[..., Result]
@@ -28,10 +31,18 @@ def _auto(problem, **options):
     return solve_jobshop(problem, recipe, f"auto({chosen})", **options)
 
 
+def _baseline_method(name: str) -> Method:
+    def method(problem, **options):
+        return solve_baseline(problem, name)
+
+    return method
+
+
 METHODS: dict[type, dict[str, Method]] = {
     JobShop: {"auto": _auto, **{name: _recipe_method(name) for name in RECIPES}},
+    PipelineProblem: {"cpsat": solve_cpsat, **{name: _baseline_method(name) for name in BASELINES}},
 }
-DEFAULT_METHOD: dict[type, str] = {JobShop: "auto"}
+DEFAULT_METHOD: dict[type, str] = {JobShop: "auto", PipelineProblem: "cpsat"}
 
 
 def methods_for(problem: object) -> dict[str, Method]:
@@ -43,6 +54,8 @@ def methods_for(problem: object) -> dict[str, Method]:
 
 def method_names(family: type = JobShop) -> list[str]:
     """Every method name a user may give, dispatching rules included."""
+    if family is not JobShop:
+        return list(METHODS[family])
     return [*METHODS[family], LEARNED, f"{LEARNED_SAMPLED}K", *(f"{DISPATCH_PREFIX}{rule}" for rule in RULES)]
 
 
@@ -97,5 +110,7 @@ def solve(
             label = f"{DISPATCH_PREFIX}{rule}" + ("" if non_delay else ":active")
         return solve_dispatch(problem, spec, label, seed=seed, progress=progress, weights=weights)
     check_method(name, type(problem))
+    if not isinstance(problem, JobShop) and (warm_start is not None or weights is not None):
+        raise InputError("--warm-start and --weights apply to job shops only")
     return family[name](problem, time_limit=time_limit, workers=workers, seed=seed, progress=progress,
                         warm_start=warm_start, weights=weights)
