@@ -3,12 +3,12 @@
 
 Times come from analytic FLOPs (Narayanan et al., "Efficient Large-Scale Language Model Training on
 GPU Clusters Using Megatron-LM", SC'21: a decoder layer's forward costs 2 x its matmul parameters
-per token plus 4 b s^2 h for attention; the backward twice the forward) divided by the GPU's dense
-bf16 peak times an assumed efficiency. Activation memory follows Korthikanti et al., "Reducing
-Activation Recomputation in Large Transformer Models" (MLSys'23), as Megatron-LM's
-`theoretical_memory_usage.py` implements it: s b h (18 + 4 ffn / h) / t bytes per layer with sequence
-parallelism and selective recomputation (flash attention), 2 s b h / t with full recomputation, and
-4 s b h (1 + V / h) / t for the output layer and the loss.
+per token plus 4 b s^2 h for attention, halved for the causal mask; the backward twice the forward)
+divided by the GPU's dense bf16 peak times an assumed efficiency. Activation memory follows
+Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models" (MLSys'23), as
+Megatron-LM's `theoretical_memory_usage.py` implements it: s b h (18 + 4 ffn / h) / t bytes per
+layer with sequence parallelism and selective recomputation (flash attention), 2 s b h / t with
+full recomputation, and 4 s b h (1 + V / h) / t for the output layer and the loss.
 """
 
 from __future__ import annotations
@@ -101,13 +101,14 @@ class ProfileOptions:
 
 
 def layer_flops(shape: ModelShape, seq: int, micro_batch: int, moe: bool) -> float:
-    """Forward FLOPs of one decoder layer for one microbatch (Narayanan et al.)."""
+    """Forward FLOPs of one decoder layer for one microbatch: Narayanan et al.'s count, with the
+    attention term 4 b s^2 h halved for the causal mask (flash attention skips the masked half)."""
     tokens = seq * micro_batch
     if moe:
         mlp = (shape.top_k + shape.shared_experts) * _mlp_params(shape.hidden, shape.expert_ffn, shape.gated)
     else:
         mlp = _mlp_params(shape.hidden, shape.ffn, shape.gated)
-    return 2 * tokens * (_attention_params(shape) + mlp) + 4 * micro_batch * seq * seq * shape.hidden
+    return 2 * tokens * (_attention_params(shape) + mlp) + 2 * micro_batch * seq * seq * shape.hidden  # causal
 
 
 def profile_problem(shape: ModelShape, options: ProfileOptions) -> PipelineProblem:

@@ -10,10 +10,12 @@ the order fixed, the iteration time is a longest path, so the simulator is exact
 
 Sharded head layers (vocabulary parallelism) run as one fused forward-and-backward pass V per device
 and microbatch: it needs the last stage's forward of that microbatch, and the last stage's backward
-needs every device's V. Under 1F1B a placement's `extra_warmup` gives devices more warm-up forwards,
-and each V goes `vocab_lead` operations before the device's backward of the same microbatch, so that
-V fills time the device would otherwise wait (as in Yeung et al.'s Vocab-1 schedule, which keeps
-more microbatches in flight).
+needs every device's V. Under 1F1B a placement's `extra_warmup` gives every device more warm-up
+forwards, so the last stage's backward of a microbatch comes that many steps after its forward, and
+device i runs V(i, j) just before its backward of microbatch j - lead_i, where lead_i grows from 0
+on the last device to `vocab_lead` on the first (whose backwards lag the most). Then the V passes
+fill the window between the last stage's forward and backward instead of stalling it, at the cost of
+more microbatches in flight (Yeung et al.'s vocabulary-parallel schedules pay the same way).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from instances.errors import InputError
 from instances.pipeline import TICKS_PER_MS, PipelineProblem, Placement
@@ -67,8 +70,11 @@ def device_orders(problem: PipelineProblem, extra_warmup: int = 0, vocab_lead: i
         if problem.head:
             position = {op: i for i, op in enumerate(base)}
             keyed = [((i, 1, 0), op) for i, op in enumerate(base)]
+            # device i runs V(i, j) just before its backward of microbatch j - lead_i: the farther a
+            # device is from the last stage, the earlier in its order (its backwards lag behind)
+            lead = round(vocab_lead * (p - 1 - device) / max(1, p - 1))
             for j in range(m):
-                at = max(position[("B", device, j)] - vocab_lead, position[("F", device, j)] + 1)
+                at = max(position[("B", device, max(0, j - lead))], position[("F", device, j)] + 1)
                 keyed.append(((at, 0, j), ("V", device, j)))
             base = [op for _, op in sorted(keyed)]
         orders.append(base)
@@ -158,7 +164,7 @@ def activation_states(order: list[Op], device: int, p: int) -> list[dict[int, in
             if not any(o is not s and all(o.get(k, 0) >= n for k, n in s.items()) and o != s for o in unique)]
 
 
-def memory_kib(problem: PipelineProblem, placement: Placement, orders: list[list[Op]]) -> list[int]:
+def memory_kib(problem: PipelineProblem, placement: Placement, states: list[list[dict[int, int]]]) -> list[int]:
     """Peak memory of each device: weights, gradients and optimizer state, the activations of the
     microbatches in flight at the worst point of its order, and its shards' transient activations."""
     t, p = problem.tables, problem.stages
@@ -173,43 +179,12 @@ def memory_kib(problem: PipelineProblem, placement: Placement, orders: list[list
                       for i in placement.stage_layers(problem, s))
         shards = sum(row[d] * (t.shard_weight_kib[h] + t.shard_activation_kib[h])
                      for h, row in enumerate(placement.shards))
-        in_flight = max((sum(n * activation[s] for s, n in state.items())
-                         for state in activation_states(orders[d], d, p)), default=0)
+        in_flight = max((sum(n * activation[s] for s, n in state.items()) for state in states[d]), default=0)
         peaks.append(weights + shards + in_flight)
     return peaks
 
 
 LagKey = tuple[str, int] | None  # ("boundary", s): p2p after virtual stage s; ("head", d): to device d's shards
-
-
-def dependencies(problem: PipelineProblem, op: Op, placement: Placement) -> list[tuple[Op, int, LagKey]]:
-    """The operations `op` waits for on other stages, each with the p2p time in between and what
-    that time is (so a critical path can be written in terms of the placement)."""
-    kind, index, j = op
-    S, p = problem.virtual_count, problem.stages
-    comm = problem.tables.comm_after
-    last_device = (S - 1) % p
-    head_comm = comm[problem.head_start - 1]
-
-    def boundary(s: int) -> tuple[int, LagKey]:  # p2p time between virtual stage s and s + 1
-        if s % p == (s + 1) % p:
-            return 0, None
-        return comm[placement.stage_layers(problem, s)[-1]], ("boundary", s)
-
-    def head(d: int) -> tuple[int, LagKey]:
-        return (0, None) if d == last_device else (head_comm, ("head", d))
-
-    if kind == "F":
-        return [(("F", index - 1, j), *boundary(index - 1))] if index > 0 else []
-    if kind == "V":
-        return [(("F", S - 1, j), *head(index))]
-    if index < S - 1:
-        return [(("B", index + 1, j), *boundary(index))]
-    waits = [(("F", S - 1, j), 0, None)]
-    for d in range(p):
-        if any(row[d] for row in placement.shards):
-            waits.append((("V", d, j), *head(d)))
-    return waits
 
 
 def critical_path(problem: PipelineProblem, result: PipelineEvaluation, end: Op | None = None) -> Counter:
@@ -246,47 +221,93 @@ def device_paths(problem: PipelineProblem, result: PipelineEvaluation) -> list[C
     return paths
 
 
-def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluation:
-    """Run the schedule: every operation as early as its device and its inputs allow."""
-    check_placement(problem, placement)
-    orders = device_orders(problem, placement.extra_warmup, placement.vocab_lead)
-    holds = [any(row[d] for row in placement.shards) for d in range(problem.stages)]
-    orders = [[op for op in order if op[0] != "V" or holds[d]] for d, order in enumerate(orders)]
-    forward, backward, vocab = stage_times(problem, placement)
-    duration = {"F": forward, "B": backward, "V": vocab}
-    starts: dict[Op, int] = {}
-    ends: dict[Op, int] = {}
-    durations: dict[Op, int] = {}
-    position = [0] * problem.stages
-    free = [0] * problem.stages
-    previous: list[Op | None] = [None] * problem.stages
-    binding: dict[Op, tuple[Op | None, LagKey]] = {}
-    waiting = {op: dependencies(problem, op, placement) for order in orders for op in order}
-    remaining = sum(len(order) for order in orders)
-    while remaining:
+@dataclass(frozen=True)
+class ScheduleGraph:
+    """The iteration's precedence graph for one problem and vocabulary timing, which no placement
+    changes: device orders, every operation in a topological order, and what each waits for."""
+
+    orders: list[list[Op]]
+    sequence: list[tuple[Op, int, Op | None]]  # (operation, device, previous operation on the device)
+    waits: dict[Op, list[tuple[Op, LagKey]]]
+    states: list[list[dict[int, int]]]  # per device: activation_states
+
+
+@lru_cache(maxsize=128)
+def schedule_graph(problem: PipelineProblem, extra_warmup: int = 0, vocab_lead: int = 0) -> ScheduleGraph:
+    orders = device_orders(problem, extra_warmup, vocab_lead)
+    S, p = problem.virtual_count, problem.stages
+    last_device = (S - 1) % p
+
+    def boundary(s: int) -> LagKey:
+        return None if s % p == (s + 1) % p else ("boundary", s)
+
+    def head(d: int) -> LagKey:
+        return None if d == last_device else ("head", d)
+
+    waits: dict[Op, list[tuple[Op, LagKey]]] = {}
+    for order in orders:
+        for op in order:
+            kind, index, j = op
+            if kind == "F":
+                waits[op] = [(("F", index - 1, j), boundary(index - 1))] if index > 0 else []
+            elif kind == "V":
+                waits[op] = [(("F", S - 1, j), head(index))]
+            elif index < S - 1:
+                waits[op] = [(("B", index + 1, j), boundary(index))]
+            else:
+                waits[op] = [(("F", S - 1, j), None)] + [(("V", d, j), head(d)) for d in range(p) if problem.head]
+    sequence: list[tuple[Op, int, Op | None]] = []
+    done: set[Op] = set()
+    position = [0] * p
+    while len(sequence) < sum(len(order) for order in orders):
         progressed = False
         for d, order in enumerate(orders):
-            while position[d] < len(order):
+            while position[d] < len(order) and all(dep in done for dep, _ in waits[order[position[d]]]):
                 op = order[position[d]]
-                needs = waiting[op]
-                if any(dep not in ends for dep, _, _ in needs):
-                    break
-                start, binding[op] = free[d], (previous[d], None)
-                for dep, lag, key in needs:
-                    if ends[dep] + lag > start:
-                        start, binding[op] = ends[dep] + lag, (dep, key)
-                previous[d] = op
-                length = duration[op[0]][op[1]]
-                starts[op], ends[op], durations[op] = start, start + length, length
-                free[d] = start + length
+                sequence.append((op, d, order[position[d] - 1] if position[d] else None))
+                done.add(op)
                 position[d] += 1
-                remaining -= 1
                 progressed = True
         if not progressed:
             raise InputError("the schedule deadlocks: an operation waits for one that comes after it")
+    states = [activation_states(order, d, p) for d, order in enumerate(orders)]
+    return ScheduleGraph(orders, sequence, waits, states)
+
+
+def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluation:
+    """Run the schedule: every operation as early as its device and its inputs allow. A device
+    without shards has no vocabulary passes (they pass straight through)."""
+    check_placement(problem, placement)
+    graph = schedule_graph(problem, placement.extra_warmup, placement.vocab_lead)
+    holds = [any(row[d] for row in placement.shards) for d in range(problem.stages)]
+    forward, backward, vocab = stage_times(problem, placement)
+    duration = {"F": forward, "B": backward, "V": vocab}
+    comm = problem.tables.comm_after
+    lag = {("boundary", s): comm[placement.stage_layers(problem, s)[-1]] for s in range(problem.virtual_count - 1)}
+    lag.update({("head", d): comm[problem.head_start - 1] for d in range(problem.stages)})
+    lag[None] = 0
+    starts: dict[Op, int] = {}
+    ends: dict[Op, int] = {}
+    durations: dict[Op, int] = {}
+    binding: dict[Op, tuple[Op | None, LagKey]] = {}
+    busy = [0] * problem.stages
+    for op, d, previous in graph.sequence:
+        start = ends[previous] if previous is not None else 0
+        binding[op] = (previous, None)
+        if op[0] == "V" and not holds[d]:
+            ends[op] = start
+            continue
+        for dep, key in graph.waits[op]:
+            if dep[0] == "V" and not holds[dep[1]]:
+                continue
+            ready = ends[dep] + lag[key]
+            if ready > start:
+                start, binding[op] = ready, (dep, key)
+        length = duration[op[0]][op[1]]
+        starts[op], ends[op], durations[op] = start, start + length, length
+        busy[d] += length
     iteration = max(ends.values(), default=0)
-    busy = [sum(durations[op] for op in order) for order in orders]
-    peaks = memory_kib(problem, placement, orders)
+    peaks = memory_kib(problem, placement, graph.states)
     violations = [f"device {d} needs {kib * 1024 / 1e9:.2f} GB, its cap is {problem.memory_gb[d]:g} GB"
                   for d, kib in enumerate(peaks) if kib > problem.tables.capacity_kib[d]]
     return PipelineEvaluation(iteration, forward, backward, vocab, peaks, busy, starts, durations, binding,

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import click
 
-from instances import InputError, JobShop, best_known, bundled_names, evaluate, load
+from instances import InputError, best_known, bundled_names, evaluate, load
 from instances.catalog import FAMILIES
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
+from instances.pipeline import PipelineProblem
 from learned_pdr import RULES
 from solvers.bench_command import bench_command, report_command
 from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors
-from solvers.methods import DEFAULT_METHOD, solve
+from solvers.methods import solve
+from solvers.pipeline_baselines import BASELINES
+from solvers.pipeline_command import pipeline_profile_command, report_pipeline
 from solvers.progress import ProgressLine
 from solvers.result import Result
 from solvers.train_command import train_pdr_command
@@ -49,7 +52,8 @@ def main() -> None:
     """cpsched: constraint-programming scheduling on OR-Tools CP-SAT.
 
     Solve job shops from the bundled benchmarks (ta01, ft10, ...) or your own files, check
-    schedules, and list the benchmark instances with their best known bounds.
+    schedules, and list the benchmark instances with their best known bounds. Plan the pipeline
+    stages of a model's training (`pipeline-profile`, then `solve`).
     """
 
 
@@ -73,13 +77,14 @@ def writable_file(path: str | None, option: str) -> None:
 @main.command("solve")
 @click.argument("instance")
 @format_option
-@click.option("--method", "-m", default=DEFAULT_METHOD[JobShop], show_default=True, metavar="METHOD",
-              help="auto: cpsat below 5,000 operations, else dispatch + tabu + LNS; "
+@click.option("--method", "-m", default=None, metavar="METHOD",
+              help="Job shops (default auto): auto: cpsat below 5,000 operations, else dispatch + tabu + LNS; "
                    "cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook "
                    "model; lns: dispatch, then large-neighbourhood search with small CP-SAT models; "
                    "pdr: the learned dispatching rule (greedy); pdr-sample:K: the best of K of its schedules; "
                    "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
-                   "; add ':active' for an active instead of a non-delay schedule).")
+                   "; add ':active' for an active instead of a non-delay schedule). Pipeline problems "
+                   "(default cpsat): cpsat, or one baseline: " + ", ".join(BASELINES) + ".")
 @click.option("--warm-start", default=None, metavar="RULE",
               help="Start from this dispatching rule's schedule (a static RULE, pdr or pdr-sample:K for the "
                    "learned one, or 'best' of the static rules): CP-SAT is hinted with "
@@ -95,12 +100,16 @@ def writable_file(path: str | None, option: str) -> None:
               help="Seed of CP-SAT and of the local search.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the schedule as JSON (readable by `cpsched check`).")
-@click.option("--gantt", type=click.Path(dir_okay=False), default=None,
-              help="Draw a Gantt chart (.png, .svg or .pdf); needs the 'plot' extra.")
+@click.option("--gantt", "--plot", "plot", type=click.Path(dir_okay=False), default=None,
+              help="Draw the schedule (.png, .svg or .pdf): a job shop's Gantt chart, a pipeline's timeline; "
+                   "needs the 'plot' extra.")
+@click.option("--emit", type=click.Choice(["megatron", "json"]), default=None,
+              help="Pipeline problems: print the Megatron-LM arguments of the plan, or the placement as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
 @reports_input_errors
-def solve_command(instance, fmt, method, warm_start, weights, time_limit, workers, seed, output, gantt, as_json, quiet):
+def solve_command(instance, fmt, method, warm_start, weights, time_limit, workers, seed, output, plot, emit, as_json,
+                  quiet):
     """Solve INSTANCE: a bundled name (ta01, ft10, ...) or a file path.
 
     Prints one summary line: instance, size, makespan, the lower bound proved, the gap to that
@@ -116,20 +125,27 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
       cpsched solve ta71 --method pdr-sample:32
       cpsched solve ta71 --method cpsat-plain --warm-start mwkr
       cpsched solve big.txt --time-limit 300      (from cpsched generate)
+      cpsched solve llama3.json --plot timeline.png --emit megatron   (from cpsched pipeline-profile)
     """
     if not math.isfinite(time_limit):
         raise InputError(f"--time-limit must be a finite number of seconds, got {time_limit}")
     writable_file(output, "--output")
-    writable_file(gantt, "--gantt")
-    if gantt:
+    writable_file(plot, "--plot")
+    if plot:
         from solvers.gantt import require_matplotlib
 
-        require_matplotlib()
+        require_matplotlib("--plot")
     problem = load(instance, fmt)
+    if emit and not isinstance(problem, PipelineProblem):
+        raise InputError("--emit applies to pipeline problems")
     progress = contextlib.nullcontext() if quiet else ProgressLine()
     with progress:
         result = solve(problem, method, time_limit=time_limit, workers=workers, seed=seed,
                        progress=None if quiet else progress, warm_start=warm_start, weights=weights)
+    if isinstance(problem, PipelineProblem):
+        report_pipeline(problem, result, as_json=as_json, emit=emit, output=output, plot=plot)
+        return
+    gantt = plot
     click.echo(json.dumps(result.summary()) if as_json else summary_line(result))
     if result.solution is None:
         sys.exit(1)
@@ -261,6 +277,7 @@ def instances_command(family, as_json):
 
 
 main.add_command(train_pdr_command)
+main.add_command(pipeline_profile_command)
 main.add_command(bench_command)
 main.add_command(report_command)
 

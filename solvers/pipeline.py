@@ -7,14 +7,13 @@ import time
 from dataclasses import dataclass
 
 from cpmodels.pipeline import build
-from instances.errors import InputError
 from instances.pipeline import GB, KIB, TICKS_PER_MS, PipelineProblem, Placement
 from instances.pipeline_schedule import PipelineEvaluation, device_paths, evaluate
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.pipeline_baselines import BASELINES
 from solvers.result import Result
 
-SHARD_TIMINGS = [(extra, lead) for extra in (0, 1, 2) for lead in range(0, 7)]
+SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 
 
 def _ms(ticks: float | None) -> float | None:
@@ -45,19 +44,20 @@ def spread_shards(problem: PipelineProblem, placement: Placement, extra: int, le
     return Placement(list(placement.boundaries), list(placement.recompute), shards, extra, lead)
 
 
-def shard_timing(problem: PipelineProblem, reference: Placement) -> tuple[int, int, Placement | None]:
-    """The vocabulary-pass timing under which `reference` with its shards spread runs fastest
-    (and fits), with that placement."""
-    best = (0, 0, None, None)
+def shard_timing(problem: PipelineProblem, references: list[Placement], deadline: float) -> Placement | None:
+    """The fastest placement that fits among `references` with their shards spread evenly, under
+    every vocabulary-pass timing (see instances.pipeline_schedule) tried before `deadline`: where the
+    search with spread shards starts."""
+    best, best_time = None, None
     for extra, lead in SHARD_TIMINGS:
-        candidate = spread_shards(problem, reference, extra, lead)
-        try:
+        if time.monotonic() >= deadline:
+            break
+        for reference in references:
+            candidate = spread_shards(problem, reference, extra, lead)
             result = evaluate(problem, candidate)
-        except InputError:  # this timing deadlocks for this problem
-            continue
-        if result.feasible and (best[3] is None or result.iteration < best[3]):
-            best = (extra, lead, candidate, result.iteration)
-    return best[0], best[1], best[2]
+            if result.feasible and (best_time is None or result.iteration < best_time):
+                best, best_time = candidate, result.iteration
+    return best
 
 
 def infeasibility_reason(problem: PipelineProblem) -> str:
@@ -236,9 +236,10 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
     best = best_baseline(baselines)
     known = [e for _, e in baselines.values() if e is not None]
     hints: list[Placement | None] = [None if best is None else best[1]]
-    if problem.head and best is not None:
-        extra, lead, spread = shard_timing(problem, best[1])
-        if spread is not None and (extra, lead) != (0, 0):
+    if problem.head:
+        budget = started + time_limit / 4  # at most a quarter of the time goes to choosing the timing
+        spread = shard_timing(problem, [p for p, e in baselines.values() if p is not None], budget)
+        if spread is not None and (spread.extra_warmup, spread.vocab_lead) != (0, 0):
             hints.append(spread)
     searches = []
     for number, hint in enumerate(hints):

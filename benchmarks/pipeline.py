@@ -1,0 +1,133 @@
+"""Benchmark: pipeline-stage placement. In one run, for each model, p in {4, 8, 16} and m in {p, 4p},
+under a memory cap that binds: the simulated iteration time of every baseline and of the CP-SAT plan,
+their ratios, the solve time and whether the plan is proved optimal. Then the setting of the
+vocabulary-parallelism paper (Yeung et al., MLSys'25: hidden 3072, 32 layers, sequence 2048,
+vocabulary 256k, p = 8, m = 128): the uniform split, the best first/last override and our plan with
+the output layer in 8 shards, as MFU, to compare with the paper's 17.3% / 38.2% / 51.7%.
+
+The cap: 85% of the peak device memory of Megatron's uniform split without recomputation (at most
+the GPU's memory), so the uniform split does not fit as it is and every plan must rebalance or
+recompute.
+
+    python -m benchmarks.pipeline --out results/pipeline.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from instances.pipeline import GB, KIB
+from instances.pipeline_profiles import GPUS, ModelShape, ProfileOptions, mfu, model_shape, profile_problem
+from instances.pipeline_schedule import evaluate
+from solvers import solve
+from solvers.pipeline_baselines import BASELINES, megatron_uniform
+
+MODELS = {"llama3-8b": 1, "qwen2.5-14b": 2, "gpt2-xl": 1, "llama2-70b": 8}  # model -> tensor parallelism
+VOCABULARY_PAPER = ModelShape("vp-4b", 32, 3072, 12288, 24, 24, 256000, gated=False)
+
+
+def binding_cap(shape: ModelShape, options: ProfileOptions) -> float:
+    """85% of the uniform split's peak memory without recompute, at most the GPU's memory."""
+    problem = profile_problem(shape, replace(options, memory_gb=10_000.0))
+    uniform = evaluate(problem, megatron_uniform(problem))
+    return min(GPUS[options.gpu][1], round(0.85 * max(uniform.peak_kib) * KIB / GB, 1))
+
+
+def run_case(problem, time_limit: float) -> dict:
+    started = time.perf_counter()
+    result = solve(problem, "cpsat", time_limit=time_limit, workers=2)
+    seconds = time.perf_counter() - started
+    row = {"problem": problem.name, "layers": problem.n_layers, "stages": problem.stages,
+           "microbatches": problem.microbatches, "cap_gb": problem.memory_gb[0],
+           "vocab": problem.model.get("vocab"), "status": result.status, "cpsat_ms": result.objective,
+           "bound_ms": result.bound, "seconds": round(seconds, 2),
+           "recomputed": sum(result.solution.recompute) if result.solution else None}
+    for name, entry in result.metrics["baselines"].items():
+        row[name] = None if entry is None or not entry["fits"] else entry["iteration_ms"]
+    fitting = [row[name] for name in BASELINES if row[name] is not None]
+    row["best_baseline_ms"] = min(fitting) if fitting else None
+    return row
+
+
+def sweep_table(rows: list[dict]) -> str:
+    names = list(BASELINES)
+    lines = ["| model | p | m | cap GB | " + " | ".join(names) + " | CP-SAT | status | s | uniform / ours | "
+             "best baseline / ours |", "|" + "---|" * (len(names) + 9)]
+    for r in rows:
+        cells = ["OOM" if r[n] is None else f"{r[n]:.0f}" for n in names]
+        ours = r["cpsat_ms"]
+        uniform = "-" if r["megatron-uniform"] is None or not ours else f"{r['megatron-uniform'] / ours:.3f}"
+        best = "-" if r["best_baseline_ms"] is None or not ours else f"{r['best_baseline_ms'] / ours:.3f}"
+        lines.append(f"| {r['model']} | {r['stages']} | {r['microbatches']} | {r['cap_gb']:g} | " + " | ".join(cells)
+                     + f" | {'-' if ours is None else f'{ours:.0f}'} | {r['status']} | {r['seconds']:.1f} | "
+                     f"{uniform} | {best} |")
+    return "\n".join(lines)
+
+
+def vocabulary_paper(time_limit: float) -> list[dict]:
+    """Uniform, best override and our plan with shards (and without) in the paper's setting."""
+    options = ProfileOptions(seq=2048, micro_batch=1, tp=1, gpu="a100", stages=8, microbatches=128)
+    rows = []
+    for shards in (1, 8):
+        problem = profile_problem(VOCABULARY_PAPER, replace(options, vocab_shards=shards))
+        started = time.perf_counter()
+        result = solve(problem, "cpsat", time_limit=time_limit, workers=2)
+        seconds = time.perf_counter() - started
+        if shards == 1:
+            for name in ("megatron-uniform", "megatron-override"):
+                entry = result.metrics["baselines"][name]
+                rows.append({"plan": name, "iteration_ms": entry["iteration_ms"],
+                             "mfu": mfu(problem, entry["iteration_ms"]), "status": "-", "seconds": None})
+        rows.append({"plan": f"cpsched ({'output in 8 shards' if shards > 1 else 'no shards'})",
+                     "iteration_ms": result.objective, "mfu": mfu(problem, result.objective),
+                     "status": result.status, "seconds": round(seconds, 2)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--stages", default="4,8,16")
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--out", default="results/pipeline.jsonl")
+    args = parser.parse_args()
+    rows = []
+    for model in args.models.split(","):
+        shape = model_shape(model)
+        for p in map(int, args.stages.split(",")):
+            for m in (p, 4 * p):
+                options = ProfileOptions(tp=MODELS.get(model, 1), stages=p, microbatches=m)
+                options = replace(options, memory_gb=binding_cap(shape, options))
+                row = {"model": model, **run_case(profile_problem(shape, options), args.time_limit)}
+                row["vocab"] = shape.vocab
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    paper = vocabulary_paper(args.time_limit)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w") as out:
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+        for row in paper:
+            out.write(json.dumps({"vocabulary_paper": row}) + "\n")
+    print(sweep_table(rows))
+    print()
+    print("| plan | iteration ms | MFU | status | s |\n|---|---|---|---|---|")
+    for row in paper:
+        print(f"| {row['plan']} | {row['iteration_ms']:.0f} | {100 * row['mfu']:.1f}% | {row['status']} | "
+              f"{'-' if row['seconds'] is None else row['seconds']} |")
+    slower = [r for r in rows if r["best_baseline_ms"] and r["cpsat_ms"] and r["cpsat_ms"] > r["best_baseline_ms"]]
+    big_vocab = [r for r in rows if r["vocab"] >= 128_000 and r["megatron-uniform"] and r["cpsat_ms"]]
+    print(f"\nslower than the best baseline: {len(slower)} of {len(rows)}")
+    if big_vocab:
+        worst = min(r["megatron-uniform"] / r["cpsat_ms"] for r in big_vocab)
+        print(f"vocabulary >= 128k: uniform / ours at least {worst:.3f} over {len(big_vocab)} cases")
+    proved = [r for r in rows if r["status"] == "optimal" and r["seconds"] <= 10]
+    print(f"proved optimal within 10 s: {len(proved)} of {len(rows)}")
+
+
+if __name__ == "__main__":
+    main()

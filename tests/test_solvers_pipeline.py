@@ -1,0 +1,216 @@
+"""The pipeline planner: CP-SAT against brute force through the simulator, the baselines' DPs,
+infeasible caps, and the command line."""
+
+import itertools
+import json
+import random
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cpmodels.pipeline import build
+from instances.pipeline import Layer, PipelineProblem, Placement, Recompute, pipeline_to_json
+from instances.pipeline_schedule import evaluate
+from solvers import solve
+from solvers.cli import main
+from solvers.cpsat import Tracker, run_cpsat
+from solvers.pipeline_baselines import _dp, _stage_costs, alpa, pipedream
+
+
+def random_problem(rng: random.Random, kind: str) -> PipelineProblem:
+    n, p = rng.randint(4, 7), rng.randint(2, 3)
+    m = rng.randint(1, 6)
+    layers = [Layer(f"l{i}", "decoder", rng.randint(1, 9), rng.randint(1, 18), rng.randint(1, 5) * 1e7,
+                    rng.randint(1, 5) * 1e8, rng.choice([0, 1e8]),
+                    Recompute(1e7, rng.randint(1, 5)) if kind == "recompute" else None) for i in range(n)]
+    options = {}
+    if kind == "shards":
+        layers.append(Layer("out", "output", rng.randint(5, 20), rng.randint(10, 40), 4e7, 1e8, shards=2))
+    if kind == "recompute":
+        options["memory_gb"] = (rng.choice([1.5, 2.5]),) * p
+    if kind == "interleaved":
+        p, options = 2, {"virtual_stages": 2}
+        m = 2 * rng.randint(1, 2)
+    if kind == "gpipe":
+        options["speed"] = tuple(rng.choice([1.0, 2.0]) for _ in range(p))
+    schedule = {"interleaved": "interleaved", "gpipe": "gpipe"}.get(kind, "1f1b")
+    return PipelineProblem("r", tuple(layers), p, m, schedule, **options)
+
+
+def brute_force(problem: PipelineProblem) -> int | None:
+    """The best simulated iteration time over every placement."""
+    S, n = problem.virtual_count, problem.head_start
+    optional = [i for i in range(n) if problem.layers[i].recompute]
+    spreads = [[]]
+    if problem.head:
+        k = problem.head[0].shards
+        spreads = [[list(c)] for c in itertools.product(range(k + 1), repeat=problem.stages) if sum(c) == k]
+    best = None
+    for cuts in itertools.combinations(range(1, n), S - 1):
+        for mask in itertools.product([False, True], repeat=len(optional)):
+            recompute = [False] * n
+            for i, flag in zip(optional, mask):
+                recompute[i] = flag
+            for shards in spreads:
+                result = evaluate(problem, Placement([0, *cuts], recompute, shards))
+                if result.feasible and (best is None or result.iteration < best):
+                    best = result.iteration
+    return best
+
+
+KINDS = ["chain", "recompute", "shards", "interleaved", "gpipe"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_timeline_model_objective_agrees_with_the_simulator_and_brute_force(kind):
+    rng = random.Random(KINDS.index(kind))
+    for _ in range(4):
+        problem = random_problem(rng, kind)
+        expected = brute_force(problem)
+        built = build(problem)
+        outcome = run_cpsat(built.model, deadline=time.monotonic() + 30, tracker=Tracker(time.monotonic()))
+        if expected is None:
+            assert outcome.status == "infeasible"
+            continue
+        assert outcome.status == "optimal"
+        placement = built.decode(problem, outcome.values)
+        assert outcome.objective == evaluate(problem, placement).iteration == expected
+
+
+@pytest.mark.parametrize("kind", ["chain", "recompute", "gpipe", "interleaved"])
+def test_planner_proves_the_brute_force_optimum(kind):
+    rng = random.Random(10 + KINDS.index(kind))
+    for _ in range(4):
+        problem = random_problem(rng, kind)
+        expected = brute_force(problem)
+        result = solve(problem, "cpsat", time_limit=30)
+        if expected is None:
+            assert result.status == "infeasible"
+            continue
+        assert result.status == "optimal"
+        assert round(result.objective * 1000) == evaluate(problem, result.solution).iteration == expected
+        assert result.bound == result.objective
+
+
+def test_dps_are_exact_for_their_own_objectives():
+    rng = random.Random(3)
+    for _ in range(6):
+        problem = random_problem(rng, "chain")
+        m, S, n = problem.microbatches, problem.virtual_count, problem.head_start
+        times, fits = _stage_costs(problem, recompute=False)
+        splits = [[0, *cuts, n] for cuts in itertools.combinations(range(1, n), S - 1)]
+
+        def stage_times(bounds, times=times, S=S):
+            return [times[s][bounds[s], bounds[s + 1]] for s in range(S)]
+
+        assert _dp(problem, times, fits, np.inf, "max")[0] == min(max(stage_times(b)) for b in splits)
+        formula = min(sum(stage_times(b)) + (m - 1) * max(stage_times(b)) for b in splits)
+        placement = alpa(problem)
+        chosen = stage_times([*placement.boundaries, n])
+        assert sum(chosen) + (m - 1) * max(chosen) == formula
+        assert pipedream(problem) is not None
+
+
+@pytest.mark.parametrize("layers, stages, microbatches", [(6, 3, 6), (8, 4, 8), (9, 3, 6), (4, 2, 8)])
+def test_planner_matches_the_dps_where_they_are_exact(layers, stages, microbatches):
+    # equal layers that split evenly: equal stages, where sum + (m - 1) x max is the simulated time
+    problem = PipelineProblem("chain", tuple(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(layers)),
+                              stages, microbatches)
+    result = solve(problem, "cpsat", time_limit=30)
+    stage = 3 * layers // stages
+    formula = stages * stage + (microbatches - 1) * stage
+    assert result.status == "optimal"
+    assert result.objective == formula == evaluate(problem, alpa(problem)).iteration_ms
+    assert result.objective == evaluate(problem, pipedream(problem)).iteration_ms
+
+
+def test_planner_beats_alpa_where_the_formula_is_wrong():
+    # 7 equal layers on 3 stages: the formula prefers the bottleneck last ([2, 2, 3]: 66 ms simulated);
+    # a heavier first stage overlaps its warm-up and really takes 60 ms
+    problem = PipelineProblem("chain", tuple(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(7)), 3, 6)
+    result = solve(problem, "cpsat", time_limit=30)
+    assert result.status == "optimal" and result.objective == 60.0
+    assert result.solution.counts(problem) == [3, 2, 2]
+    assert evaluate(problem, alpa(problem)).iteration_ms == 66.0
+
+
+def test_planner_beats_every_baseline_when_memory_binds():
+    # six equal layers on 2 devices, 4 microbatches: stage 0 holds 2 in flight, stage 1 holds 1.
+    # The cap forces recomputation; the baselines recompute everything, the plan only what it must.
+    layers = tuple(Layer(f"l{i}", "decoder", 1, 2, 0, 1e9, 0, Recompute(0, 1)) for i in range(6))
+    problem = PipelineProblem("tight", layers, 2, 4, memory_gb=(5.0, 5.0))
+    result = solve(problem, "cpsat", time_limit=30)
+    assert result.status == "optimal"
+    baselines = [entry["iteration_ms"] for entry in result.metrics["baselines"].values() if entry and entry["fits"]]
+    assert baselines and result.objective < min(baselines)
+
+
+def test_planner_uses_shards_on_a_heavy_output_layer():
+    layers = (*(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(4)),
+              Layer("output", "output", 4, 8, 1e6, 1e6, shards=4))
+    problem = PipelineProblem("vocab", layers, 4, 8)
+    result = solve(problem, "cpsat", time_limit=30)
+    uniform = result.metrics["baselines"]["megatron-uniform"]["iteration_ms"]
+    assert sum(1 for d in result.solution.shards[0] if d) > 1
+    assert result.objective < uniform
+
+
+def test_a_cap_no_placement_meets_is_infeasible_with_the_reason():
+    layers = (Layer("l0", "decoder", 1, 2, 1e6, 1e6), Layer("output", "output", 1, 2, 1.3e9, 1e6))
+    problem = PipelineProblem("big", layers, 2, 2, memory_gb=(20.0, 20.0))
+    result = solve(problem, "cpsat", time_limit=10)
+    assert result.status == "infeasible"
+    assert result.metrics["reason"] == "layer output alone needs 23.4 GB, the cap is 20 GB: allow shards or recompute"
+
+
+def write(tmp_path, problem, name="p.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(pipeline_to_json(problem)))
+    return str(path)
+
+
+def test_cli_profile_then_solve_prints_the_plan_and_megatron_flags(tmp_path):
+    runner = CliRunner()
+    problem_file = str(tmp_path / "gpt2.json")
+    done = runner.invoke(main, ["pipeline-profile", "gpt2-small", "-p", "4", "-m", "8", "-o", problem_file])
+    assert done.exit_code == 0, done.output
+    placement_file = str(tmp_path / "plan.json")
+    done = runner.invoke(main, ["solve", problem_file, "-t", "20", "-q", "--emit", "megatron", "-o", placement_file])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].split()[:4] == ["stage", "device", "layers", "recomp"]
+    summary = next(line for line in lines if line.startswith("instance="))
+    assert "status=optimal" in summary and "speedup_vs_uniform=" in summary
+    assert any(line.startswith("baselines: megatron-uniform=") for line in lines)
+    assert "--pipeline-model-parallel-size 4" in lines
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["kind"] == "pipeline-placement" and len(plan["stages"]) == 4
+
+
+def test_cli_json_output_parses(tmp_path):
+    layers = tuple(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(4))
+    path = write(tmp_path, PipelineProblem("small", layers, 2, 4))
+    done = CliRunner().invoke(main, ["solve", path, "-t", "10", "-q", "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.output)
+    assert summary["status"] == "optimal" and summary["placement"]["boundaries"] == [0, 2]
+
+
+def test_cli_infeasible_cap_exits_2_with_the_reason(tmp_path):
+    layers = (Layer("l0", "decoder", 1, 2, 1e6, 1e6), Layer("output", "output", 1, 2, 1.3e9, 1e6))
+    path = write(tmp_path, PipelineProblem("big", layers, 2, 2, memory_gb=(20.0, 20.0)))
+    done = CliRunner().invoke(main, ["solve", path, "-t", "10", "-q"])
+    assert done.exit_code == 2
+    assert ("error: big: no placement fits: layer output alone needs 23.4 GB, the cap is 20 GB: allow shards or "
+            "recompute") in done.output
+
+
+def test_cli_bad_pipeline_file_is_one_line(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"kind": "pipeline", "pipeline": {"stages": 2, "microbatches": 2},
+                                "layers": [{"forward_ms": 1, "backward_ms": 1, "params": -5, "activation_bytes": 1}]}))
+    done = CliRunner().invoke(main, ["solve", str(path), "-q"])
+    assert done.exit_code == 2
+    assert done.output.strip() == f"error: {path}: layers[0].params is -5, it must not be below 0"
