@@ -27,7 +27,8 @@ class PipelineModel:
 
     model: cp_model.CpModel
     in_stage: dict[tuple[int, int], cp_model.IntVar]  # (layer, virtual stage) -> bool
-    recompute: dict[int, cp_model.IntVar]
+    recomputed: dict[tuple[int, int], cp_model.IntVar]  # (stage, recompute class) -> how many layers
+    recompute_class: list[int | None]  # per chain layer
     shards: list[list[cp_model.IntVar]]  # [head layer][device]
     makespan: cp_model.IntVar
     extra_warmup: int
@@ -39,7 +40,6 @@ class PipelineModel:
     has_shards: list[cp_model.IntVar]  # per device
     head_comm: int
     last_device: int
-    both: dict[tuple[int, int], cp_model.IntVar]  # layer in stage and recomputed
     last_layer: dict[tuple[int, int], cp_model.IntVar]  # layer k ends stage s (where p2p sizes differ)
     start: dict[Op, cp_model.IntVar]  # empty without the timeline
     orders: list[list[Op]]
@@ -80,8 +80,13 @@ class PipelineModel:
 
         stage_of = {layer: stage for (layer, stage), var in self.in_stage.items() if value(var)}
         boundaries = [layer for layer in sorted(stage_of) if layer == 0 or stage_of[layer] != stage_of[layer - 1]]
-        recompute = [bool(value(self.recompute[i])) if i in self.recompute else False
-                     for i in range(problem.head_start)]
+        recompute = [False] * problem.head_start
+        taken: Counter = Counter()
+        for layer in sorted(stage_of):  # in each stage, the first layers of each class recompute
+            key = (stage_of[layer], self.recompute_class[layer])
+            if key in self.recomputed and taken[key] < value(self.recomputed[key]):
+                recompute[layer] = True
+                taken[key] += 1
         shards = [[value(var) for var in row] for row in self.shards]
         return Placement(boundaries, recompute, shards, self.extra_warmup, self.vocab_lead)
 
@@ -127,17 +132,34 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         for s in range(S):
             if (k + 1, s) in x:  # layer k + 1 in stage s: layer k is in stage s or s - 1
                 model.AddBoolOr([x[k + 1, s].Not(), *(x[k, r] for r in (s, s - 1) if (k, r) in x)])
-    recompute = {k: model.NewBoolVar(f"r{k}") for k in range(L) if problem.layers[k].recompute is not None}
-    both = {}
-    for (k, s), var in x.items():
-        if k in recompute:
-            both[k, s] = model.NewBoolVar(f"y{k}_{s}")
-            model.AddMultiplicationEquality(both[k, s], [var, recompute[k]])
+    # Recomputation per stage and class of equal layers (same extra time, same memory saved): which
+    # of a stage's equal layers recompute does not matter, only how many, so count them.
+    classes: dict[tuple, int] = {}
+    recompute_class: list[int | None] = []
+    for k in range(L):
+        if problem.layers[k].recompute is None:
+            recompute_class.append(None)
+            continue
+        key = (tuple(row[k] for row in t.recompute_extra), t.activation_kib[k] - t.recompute_activation_kib[k])
+        recompute_class.append(classes.setdefault(key, len(classes)))
+    class_extra = [[0] * len(classes) for _ in range(p)]
+    class_saving = [0] * len(classes)
+    for key, c in classes.items():
+        for d in range(p):
+            class_extra[d][c] = key[0][d]
+        class_saving[c] = key[1]
+    recomputed = {}
+    for s in range(S):
+        for c in range(len(classes)):
+            members = [x[k, s] for k in range(L) if recompute_class[k] == c and (k, s) in x]
+            if members:
+                recomputed[s, c] = model.NewIntVar(0, len(members), f"rc{s}_{c}")
+                model.Add(recomputed[s, c] <= sum(members))
 
-    def stage_sum(s: int, per_layer, per_recompute=None) -> cp_model.LinearExpr:
+    def stage_sum(s: int, per_layer, per_class=None) -> cp_model.LinearExpr:
         terms = [per_layer[k] * x[k, s] for k in range(L) if (k, s) in x]
-        if per_recompute is not None:
-            terms += [per_recompute[k] * both[k, s] for k in range(L) if (k, s) in both]
+        if per_class is not None:
+            terms += [per_class[c] * var for (r, c), var in recomputed.items() if r == s]
         return sum(terms)
 
     forward, backward = [], []
@@ -146,7 +168,7 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         f = model.NewIntVar(0, horizon, f"F{s}")
         b = model.NewIntVar(0, horizon, f"B{s}")
         model.Add(f == stage_sum(s, t.forward[d]))
-        model.Add(b == stage_sum(s, t.backward[d], t.recompute_extra[d]))
+        model.Add(b == stage_sum(s, t.backward[d], class_extra[d]))
         forward.append(f)
         backward.append(b)
 
@@ -229,7 +251,7 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
     # memory: weights and optimizer state, shards, activations at each peak of the order
     activation = [
         stage_sum(s, t.activation_kib)
-        - sum((t.activation_kib[k] - t.recompute_activation_kib[k]) * both[k, s] for k in range(L) if (k, s) in both)
+        - sum(class_saving[c] * var for (r, c), var in recomputed.items() if r == s)
         for s in range(S)
     ]
     for d in range(p):
@@ -240,9 +262,9 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
             model.Add(weights + sum(n * activation[s] for s, n in state.items()) <= t.capacity_kib[d])
     model.Minimize(makespan)
 
-    built = PipelineModel(model, x, recompute, shards, makespan, extra_warmup, vocab_lead,
+    built = PipelineModel(model, x, recomputed, recompute_class, shards, makespan, extra_warmup, vocab_lead,
                           forward, backward, vocab, boundary, has_shards, t.comm_after[L - 1], (S - 1) % p,
-                          both, last_layer, start, orders, first, prefix_reads)
+                          last_layer, start, orders, first, prefix_reads)
     if hint is not None:
         built.set_hint(problem, hint)
     return built
@@ -285,8 +307,8 @@ def _hint_values(problem: PipelineProblem, hint: Placement, hinted, built: Pipel
     """(variable, value) for every variable, from `hint` and its simulated schedule."""
     stage_of = {k: s for s in range(problem.virtual_count) for k in hint.stage_layers(problem, s)}
     yield from ((var, int(stage_of[k] == s)) for (k, s), var in built.in_stage.items())
-    yield from ((var, int(hint.recompute[k])) for k, var in built.recompute.items())
-    yield from ((var, int(stage_of[k] == s and hint.recompute[k])) for (k, s), var in built.both.items())
+    yield from ((var, sum(1 for k, r in stage_of.items() if r == s and built.recompute_class[k] == c
+                          and hint.recompute[k])) for (s, c), var in built.recomputed.items())
     yield from ((var, int(stage_of[k] == s and stage_of[k + 1] == s + 1)) for (k, s), var in built.last_layer.items())
     for h, row in enumerate(built.shards):
         yield from ((var, hint.shards[h][d]) for d, var in enumerate(row))

@@ -4,7 +4,7 @@ and each baseline on its own. Every placement returned is checked by the simulat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cpmodels.pipeline import build
 from instances.pipeline import GB, KIB, TICKS_PER_MS, PipelineProblem, Placement
@@ -13,6 +13,9 @@ from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.pipeline_baselines import BASELINES
 from solvers.result import Result
 
+# CP-SAT's symmetry detection costs the small master more than it saves: 5.1 s -> 1.7 s on the first
+# master of llama2-70b at p = 16, m = 16 (and never slower on the benchmark's other cases)
+MASTER_PARAMETERS = {"symmetry_level": 0}
 SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 
 
@@ -140,25 +143,26 @@ def solve_baseline(problem: PipelineProblem, name: str, **_options) -> Result:
     return pipeline_result(problem, placement, name, status, started, baselines)
 
 
-def bottleneck_probes(problem: PipelineProblem, placement: Placement) -> list[Placement]:
-    """`placement` with one more layer in each stage in turn (taken from a neighbour): their critical
-    paths run through each stage as the bottleneck, the cuts the search would otherwise find one
-    master solve at a time."""
-    probes = []
+def neighbour_placements(problem: PipelineProblem, placement: Placement) -> list[Placement]:
+    """Boundaries moved by one or two layers, and one layer more or less recomputed per stage: their
+    critical paths run through each stage as a heavier or lighter bottleneck, the cuts the search
+    would otherwise find one master solve at a time."""
+    found = []
     bounds = [*placement.boundaries, problem.head_start]
+    for s in range(1, problem.virtual_count):
+        for step in (-2, -1, 1, 2):
+            moved = bounds[s] + step
+            if bounds[s - 1] < moved < bounds[s + 1]:
+                found.append(replace(placement, boundaries=[*bounds[:s], moved, *bounds[s + 1:-1]]))
     for s in range(problem.virtual_count):
-        for moved in (bounds[s] - 1, bounds[s + 1] + 1):  # grow stage s at its start or at its end
-            candidate = list(bounds)
-            if moved == bounds[s] - 1 and s > 0 and bounds[s] - bounds[s - 1] > 1:
-                candidate[s] = moved
-            elif moved == bounds[s + 1] + 1 and s + 1 < problem.virtual_count and bounds[s + 2] - bounds[s + 1] > 1:
-                candidate[s + 1] = moved
-            else:
-                continue
-            probes.append(Placement(candidate[:-1], list(placement.recompute), placement.shards,
-                                    placement.extra_warmup, placement.vocab_lead))
-            break
-    return probes
+        layers = [i for i in placement.stage_layers(problem, s) if problem.layers[i].recompute is not None]
+        off = [i for i in layers if not placement.recompute[i]]
+        on = [i for i in layers if placement.recompute[i]]
+        for flip in ([off[0]] if off else []) + ([on[-1]] if on else []):
+            recompute = list(placement.recompute)
+            recompute[flip] = not recompute[flip]
+            found.append(replace(placement, recompute=recompute))
+    return found
 
 
 @dataclass
@@ -188,16 +192,18 @@ def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: 
         tracker.report(objective=result.iteration)
         for path in device_paths(problem, result):
             built.add_path(path)
-    probes = [] if hint is None else [evaluate(problem, probe) for probe in bottleneck_probes(problem, hint)]
+    probes = [] if hint is None else [evaluate(problem, probe) for probe in neighbour_placements(problem, hint)]
     for result in [*known, *probes]:
         for path in device_paths(problem, result):
             built.add_path(path)
+    added: set[frozenset] = set()
     scratch = Tracker(time.monotonic())  # the master's own objective is a bound, not an iteration time
     bound = 0
     while True:
         if best.placement is not None:
             built.set_hint(problem, best.placement)
-        outcome = run_cpsat(built.model, deadline=deadline, tracker=scratch, workers=workers, seed=seed)
+        outcome = run_cpsat(built.model, deadline=deadline, tracker=scratch, workers=workers, seed=seed,
+                            parameters=MASTER_PARAMETERS)
         best.interrupted = outcome.interrupted
         if outcome.status == "infeasible":
             best.status = "infeasible" if best.placement is None else best.status
@@ -217,8 +223,18 @@ def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: 
             return best
         if outcome.status != "optimal" or outcome.interrupted or time.monotonic() >= deadline:
             break
-        for path in device_paths(problem, result):
-            built.add_path(path)
+        neighbours = [(q, evaluate(problem, q)) for q in neighbour_placements(problem, placement)]
+        for q, r in neighbours:
+            if r.feasible and r.iteration < best.iteration:
+                best.placement, best.iteration = q, r.iteration
+                tracker.report(objective=r.iteration)
+        # the cuts: the paths of the master's placement and of its neighbours (new ones only)
+        for r in [result, *(r for _, r in neighbours)]:
+            for path in device_paths(problem, r):
+                key = frozenset(path.items())
+                if key not in added:
+                    added.add(key)
+                    built.add_path(path)
     best.status = "feasible" if best.placement is not None else "unknown"
     best.bound = bound or None
     return best
