@@ -134,7 +134,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     if plot:
         from solvers.gantt import require_matplotlib
 
-        require_matplotlib("--plot")
+        require_matplotlib("--gantt/--plot")
     problem = load(instance, fmt)
     if emit and not isinstance(problem, PipelineProblem):
         raise InputError("--emit applies to pipeline problems")

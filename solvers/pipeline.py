@@ -13,8 +13,8 @@ from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.pipeline_baselines import BASELINES
 from solvers.result import Result
 
-# CP-SAT's symmetry detection costs the small master more than it saves: 5.1 s -> 1.7 s on the first
-# master of llama2-70b at p = 16, m = 16 (and never slower on the benchmark's other cases)
+# CP-SAT's symmetry detection costs the small master more than it saves (5.1 s -> 1.7 s on the first
+# master of llama2-70b at p = 16, m = 16, in a scratch measurement)
 MASTER_PARAMETERS = {"symmetry_level": 0}
 SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 

@@ -81,7 +81,7 @@ BAD_FILES = [
      "bad.txt: jobs[0][1] must be [machine, duration] with two integers"),
     ('{"machines": 2, "jobs": [[[0, 1], [3, 1]]]}', "bad.txt: jobs[0][1]: machine 3 is out of range 0..1"),
     ('{"machines": 2, "jobs": [[[0, -1]]]}', "bad.txt: jobs[0][0]: duration -1 is negative"),
-    ('{"kind": "pipeline", "machines": 2, "jobs": []}', "bad.txt: 'kind' is 'pipeline', expected 'jobshop'"),
+    ('{"kind": "pipeline", "machines": 2, "jobs": []}', "bad.txt: 'layers' must be a non-empty list"),
     (TAILLARD_TEXT.replace("Machines", "Machine"), "bad.txt:6: expected the line 'Machines', found 'Machine'"),
     (TAILLARD_TEXT.replace("  2  1\n", "  2  3\n"),
      "bad.txt:8: machine 3 is out of range (Taillard's format numbers machines 1..2)"),

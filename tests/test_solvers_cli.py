@@ -153,7 +153,8 @@ def test_gantt_without_matplotlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = run("solve", "ft06", "-t", 5, "--quiet", "--gantt", "chart.png")
     assert result.exit_code == 2
-    assert result.output == "error: --gantt needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)\n"
+    assert result.output == ("error: --gantt/--plot needs matplotlib: pip install 'cpsched[plot]' "
+                             "(or pip install matplotlib)\n")
 
 
 def test_generate_writes_a_reproducible_instance_that_solve_reads(tmp_path):

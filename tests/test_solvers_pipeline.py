@@ -147,6 +147,17 @@ def test_planner_beats_every_baseline_when_memory_binds():
     assert baselines and result.objective < min(baselines)
 
 
+def test_planner_gives_a_faster_device_more_layers():
+    layers = tuple(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(9))
+    problem = PipelineProblem("speeds", layers, 3, 6, speed=(2.0, 1.0, 1.0))
+    result = solve(problem, "cpsat", time_limit=30)
+    times = {name: entry["iteration_ms"] for name, entry in result.metrics["baselines"].items()}
+    assert result.status == "optimal"
+    assert result.objective < times["megatron-uniform"] and result.objective < times["deepspeed-parameters"]
+    assert result.objective <= min(times.values())
+    assert result.solution.counts(problem)[0] > 3
+
+
 def test_planner_uses_shards_on_a_heavy_output_layer():
     layers = (*(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(4)),
               Layer("output", "output", 4, 8, 1e6, 1e6, shards=4))
