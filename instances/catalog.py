@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from instances.errors import InputError
+from instances.experts import ExpertProblem, experts_from_json, read_experts_npz
 from instances.jobshop import JobShop
 from instances.jobshop_formats import parse_jobshop, read_jobshop, read_json_document
 from instances.pipeline import PipelineProblem, pipeline_from_json
@@ -108,7 +109,7 @@ def load_bundled(name: str) -> JobShop:
     return parse_jobshop(text, f"{key}.txt", key, "standard")
 
 
-def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | PipelineProblem:
+def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | PipelineProblem | ExpertProblem:
     """An existing file path (format detected unless given; a JSON file's "kind" names its family),
     else a bundled instance name."""
     path = Path(name_or_path)
@@ -117,6 +118,10 @@ def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | Pipeline
             document = read_json_document(path)
             if isinstance(document, dict) and document.get("kind") == "pipeline":
                 return pipeline_from_json(document, str(path), path.stem)
+            if isinstance(document, dict) and document.get("kind") == "experts":
+                return experts_from_json(document, str(path), path.stem)
+        if path.suffix == ".npz":
+            return read_experts_npz(path)
         return read_jobshop(path, fmt)
     if family_of(str(name_or_path)) is not None:
         return load_bundled(str(name_or_path))

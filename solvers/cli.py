@@ -11,14 +11,17 @@ from pathlib import Path
 
 import click
 
-from instances import InputError, best_known, bundled_names, evaluate, load
+from instances import InputError, JobShop, best_known, bundled_names, evaluate, load
 from instances.catalog import FAMILIES
+from instances.experts import ExpertProblem
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES
 from solvers.bench_command import bench_command, report_command
 from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors
+from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
+from solvers.experts_command import experts_generate_command, report_experts
 from solvers.methods import solve
 from solvers.pipeline_baselines import BASELINES
 from solvers.pipeline_command import pipeline_profile_command, report_pipeline
@@ -84,7 +87,8 @@ def writable_file(path: str | None, option: str) -> None:
                    "pdr: the learned dispatching rule (greedy); pdr-sample:K: the best of K of its schedules; "
                    "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
                    "; add ':active' for an active instead of a non-delay schedule). Pipeline problems "
-                   "(default cpsat): cpsat, or one baseline: " + ", ".join(BASELINES) + ".")
+                   "(default cpsat): cpsat, or one baseline: " + ", ".join(BASELINES) + ". Expert placement "
+                   "(default cpsat): cpsat, or one baseline: " + ", ".join(EXPERT_BASELINES) + ".")
 @click.option("--warm-start", default=None, metavar="RULE",
               help="Start from this dispatching rule's schedule (a static RULE, pdr or pdr-sample:K for the "
                    "learned one, or 'best' of the static rules): CP-SAT is hinted with "
@@ -104,7 +108,8 @@ def writable_file(path: str | None, option: str) -> None:
               help="Draw the schedule (.png, .svg or .pdf): a job shop's Gantt chart, a pipeline's timeline; "
                    "needs the 'plot' extra.")
 @click.option("--emit", type=click.Choice(["megatron", "json"]), default=None,
-              help="Pipeline problems: print the Megatron-LM arguments of the plan, or the placement as JSON.")
+              help="Pipeline problems: print the Megatron-LM arguments of the plan, or the placement as JSON; "
+                   "expert placement: the placement as JSON in EPLB's layout (phy2log, logcnt).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
 @reports_input_errors
@@ -136,14 +141,19 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
 
         require_matplotlib("--gantt/--plot")
     problem = load(instance, fmt)
-    if emit and not isinstance(problem, PipelineProblem):
-        raise InputError("--emit applies to pipeline problems")
+    if emit == "megatron" and not isinstance(problem, PipelineProblem):
+        raise InputError("--emit megatron applies to pipeline problems")
+    if emit and isinstance(problem, JobShop):
+        raise InputError("--emit applies to pipeline and expert-placement problems")
     progress = contextlib.nullcontext() if quiet else ProgressLine()
     with progress:
         result = solve(problem, method, time_limit=time_limit, workers=workers, seed=seed,
                        progress=None if quiet else progress, warm_start=warm_start, weights=weights)
     if isinstance(problem, PipelineProblem):
         report_pipeline(problem, result, as_json=as_json, emit=emit, output=output, plot=plot)
+        return
+    if isinstance(problem, ExpertProblem):
+        report_experts(problem, result, as_json=as_json, emit=emit, output=output, plot=plot)
         return
     gantt = plot
     click.echo(json.dumps(result.summary()) if as_json else summary_line(result))
@@ -278,6 +288,7 @@ def instances_command(family, as_json):
 
 main.add_command(train_pdr_command)
 main.add_command(pipeline_profile_command)
+main.add_command(experts_generate_command)
 main.add_command(bench_command)
 main.add_command(report_command)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from instances.errors import InputError
+from instances.experts import ExpertProblem
 from instances.jobshop import JobShop
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES, learned_samples, parse_rule
 from learned_pdr.learned import LEARNED, LEARNED_SAMPLED
+from solvers import experts as expert_methods
 from solvers.cpsat import ProgressCallback
+from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
 from solvers.jobshop import RECIPES, auto_recipe, solve_dispatch, solve_jobshop
 from solvers.pipeline import solve_baseline, solve_cpsat
 from solvers.pipeline_baselines import BASELINES
@@ -31,9 +34,9 @@ def _auto(problem, **options):
     return solve_jobshop(problem, recipe, f"auto({chosen})", **options)
 
 
-def _baseline_method(name: str) -> Method:
+def _baseline_method(name: str, family_solve: Callable[..., Result] = solve_baseline) -> Method:
     def method(problem, **options):
-        return solve_baseline(problem, name)
+        return family_solve(problem, name)
 
     return method
 
@@ -41,8 +44,10 @@ def _baseline_method(name: str) -> Method:
 METHODS: dict[type, dict[str, Method]] = {
     JobShop: {"auto": _auto, **{name: _recipe_method(name) for name in RECIPES}},
     PipelineProblem: {"cpsat": solve_cpsat, **{name: _baseline_method(name) for name in BASELINES}},
+    ExpertProblem: {"cpsat": expert_methods.solve_cpsat,
+                    **{name: _baseline_method(name, expert_methods.solve_baseline) for name in EXPERT_BASELINES}},
 }
-DEFAULT_METHOD: dict[type, str] = {JobShop: "auto", PipelineProblem: "cpsat"}
+DEFAULT_METHOD: dict[type, str] = {JobShop: "auto", PipelineProblem: "cpsat", ExpertProblem: "cpsat"}
 
 
 def methods_for(problem: object) -> dict[str, Method]:
