@@ -70,26 +70,27 @@ def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = No
         model.Add(sum(y[e, g] for g in range(G)) == sum(r * z[e, r] for r in range(1, max_replicas + 1)))
         share.append(sum(int(load[e]) // r * z[e, r] for r in range(1, max_replicas + 1)))
     max_load = model.NewIntVar(0, int(load.sum()), "max_load")
+    on_gpu_load = {}
     for g in range(G):
         parts = []
         for e in range(E):
             if load[e] == 0:
                 continue
-            v = model.NewIntVar(0, int(load[e]), f"v{e}_{g}")
+            v = on_gpu_load[e, g] = model.NewIntVar(0, int(load[e]), f"v{e}_{g}")
             model.Add(v >= share[e] - int(load[e]) * (1 - y[e, g]))
             parts.append(v)
         model.Add(max_load >= sum(parts))
     model.Add(max_load * G >= int(load.sum()))  # the mean bounds the maximum
-    secondary = None
+    secondary, pair_vars = None, {}
     if max_load_cap is None:
         model.Minimize(max_load)
     else:
         model.Add(max_load <= max_load_cap)
-        secondary = _secondary(problem, layer, model, y, pairs)
+        secondary, pair_vars = _secondary(problem, layer, model, y, pairs)
         model.Minimize(secondary)
     built = ExpertLayerModel(model, y, scale, max_load, secondary)
-    if hint is not None:
-        _hint(problem, layer, built, hint, z, max_replicas)
+    if hint is not None and representable(problem, hint):
+        _hint(problem, built, hint, z, load, on_gpu_load, pair_vars)
     return built
 
 
@@ -113,29 +114,58 @@ def _secondary(problem: ExpertProblem, layer: int, model: cp_model.CpModel, y, p
                 gpus = [y[e, g] for g in range(n * per_node, (n + 1) * per_node)]
                 model.AddMaxEquality(has[e, n], gpus)
         terms = []
+        both_of, split_of = {}, {}
         for e, f, tokens in chosen:
             together = []
             for n in range(problem.nodes):
-                both = model.NewBoolVar(f"both{e}_{f}_{n}")
+                both = both_of[e, f, n] = model.NewBoolVar(f"both{e}_{f}_{n}")
                 model.AddImplication(both, has[e, n])
                 model.AddImplication(both, has[f, n])
                 together.append(both)
-            split = model.NewBoolVar(f"split{e}_{f}")
+            split = split_of[e, f] = model.NewBoolVar(f"split{e}_{f}")
             model.AddBoolOr([split, *together])
             terms.append(tokens * split)
         split_cost = sum(terms)
+        pair_vars = {"has": has, "both": both_of, "split": split_of}
+    else:
+        pair_vars = {}
     weight = E * G + 1  # one inter-node token outweighs every move
-    return weight * split_cost + moves
+    return weight * split_cost + moves, pair_vars
 
 
-def _hint(problem: ExpertProblem, layer: int, built: ExpertLayerModel, hint: np.ndarray, z, max_replicas) -> None:
-    """Hint the decisions with a placement row (phy2log); CP-SAT completes the rest."""
+def representable(problem: ExpertProblem, row: np.ndarray) -> bool:
+    """Whether a placement row fits this model: no GPU holds two replicas of one expert."""
+    for g in range(problem.gpus):
+        held = row[g * problem.slots_per_gpu:(g + 1) * problem.slots_per_gpu]
+        held = held[held >= 0]
+        if len(set(held.tolist())) != len(held) or len(held) != problem.slots_per_gpu:
+            return False
+    return True
+
+
+def _hint(problem: ExpertProblem, built: ExpertLayerModel, hint: np.ndarray, z, load, on_gpu_load, pair_vars
+          ) -> None:
+    """Hint every variable with a placement row (phy2log), so a valid hint is the first incumbent."""
     held = np.zeros((problem.experts, problem.gpus), dtype=bool)
     for slot, expert in enumerate(hint):
         if expert >= 0:
             held[expert, slot // problem.slots_per_gpu] = True
     counts = held.sum(axis=1)
+    model = built.model
     for (e, g), var in built.on_gpu.items():
-        built.model.AddHint(var, int(held[e, g]))
+        model.AddHint(var, int(held[e, g]))
     for (e, r), var in z.items():
-        built.model.AddHint(var, int(counts[e] == r))
+        model.AddHint(var, int(counts[e] == r))
+    gpu_load = np.zeros(problem.gpus, dtype=np.int64)
+    for (e, g), var in on_gpu_load.items():
+        value = int(load[e]) // max(int(counts[e]), 1) if held[e, g] else 0
+        gpu_load[g] += value
+        model.AddHint(var, value)
+    model.AddHint(built.max_load, int(gpu_load.max()))
+    on_node = held.reshape(problem.experts, problem.nodes, problem.gpus_per_node).any(axis=2)
+    for (e, n), var in pair_vars.get("has", {}).items():
+        model.AddHint(var, int(on_node[e, n]))
+    for (e, f, n), var in pair_vars.get("both", {}).items():
+        model.AddHint(var, int(on_node[e, n] and on_node[f, n]))
+    for (e, f), var in pair_vars.get("split", {}).items():
+        model.AddHint(var, int(not (on_node[e] & on_node[f]).any()))
