@@ -18,6 +18,7 @@ import numpy as np
 
 from instances.experts import evaluate, synthetic
 from solvers import solve
+from solvers.experts_baselines import eplb
 
 CONFIGS = [  # shape, nodes, gpus per node, redundant slots
     ("deepseek-v3", 4, 8, 0), ("deepseek-v3", 4, 8, 32), ("deepseek-v3", 8, 8, 0), ("deepseek-v3", 8, 8, 64),
@@ -32,8 +33,6 @@ def run(shape: str, nodes: int, per_node: int, redundant: int, seed: int, layers
     result = solve(problem, "cpsat", time_limit=per_layer * problem.layers, workers=2)
     seconds = time.perf_counter() - started
     ours = evaluate(problem, result.solution)
-    from solvers.experts_baselines import eplb
-
     theirs = evaluate(problem, eplb(problem))
     row = {"problem": problem.name, "shape": shape, "gpus": problem.gpus, "redundant": redundant, "seed": seed,
            "layers": problem.layers, "seconds_per_layer": round(seconds / problem.layers, 2),
