@@ -1,11 +1,13 @@
 """One MoE layer's expert placement as a CP-SAT model.
 
-y[e, g]: GPU g holds a replica of expert e; z[e, r]: expert e has r replicas. Each replica serves an
+y[e, g]: GPU g holds a replica of expert e, y2[e, g]: a second one (EPLB's packing sometimes puts
+two replicas of a hot expert on one GPU); z[e, r]: expert e has r replicas. Each replica serves an
 equal share of its expert's tokens (EPLB's assumption), load[e] / r, kept exact in integers by
-scaling every load by lcm(1..r_max). v[e, g] >= share[e] - load[e] (1 - y[e, g]) is what expert e
-puts on GPU g, and the busiest GPU's load is the first objective. The second, with that load capped,
-is the tokens of co-activated pairs that no node holds together (for the heaviest pairs), then the
-experts moved onto GPUs that did not hold them.
+scaling every load by lcm(1..r_max). v[e, g] >= share[e] - load[e] (1 - y[e, g]) and v[e, g] >= 2
+share[e] - load[e] (2 - y[e, g] - y2[e, g]) is what expert e puts on GPU g, and the busiest GPU's
+load is the first objective. The second, with that load capped, is the tokens of co-activated pairs
+that no node holds together (for the heaviest pairs), then the experts moved onto GPUs that did not
+hold them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from instances.experts import ExpertProblem
 class ExpertLayerModel:
     model: cp_model.CpModel
     on_gpu: dict[tuple[int, int], cp_model.IntVar]
+    second: dict[tuple[int, int], cp_model.IntVar]  # a second replica on the same GPU
     scale: int
     max_load: cp_model.IntVar
     secondary: cp_model.LinearExpr | None
@@ -31,7 +34,8 @@ class ExpertLayerModel:
         """The layer's phy2log: each GPU's experts in its slots."""
         row = np.full(problem.slots, -1, dtype=np.int64)
         for g in range(problem.gpus):
-            held = [e for e in range(problem.experts) if values[self.on_gpu[e, g].Index()]]
+            held = [e for e in range(problem.experts) for var in (self.on_gpu[e, g], self.second.get((e, g)))
+                    if var is not None and values[var.Index()]]
             row[g * problem.slots_per_gpu: g * problem.slots_per_gpu + len(held)] = held
         return row
 
@@ -61,13 +65,22 @@ def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = No
     load = problem.loads[problem.plan_window, layer].astype(np.int64) * scale
     model = cp_model.CpModel()
     y = {(e, g): model.NewBoolVar(f"y{e}_{g}") for e in range(E) for g in range(G)}
+    y2 = {}
+    if max_replicas >= 2 and k >= 2:
+        y2 = {(e, g): model.NewBoolVar(f"y2{e}_{g}") for e in range(E) for g in range(G)}
+        for key, var in y2.items():
+            model.AddImplication(var, y[key])
+
+    def copies(e: int, g: int):
+        return y[e, g] + y2[e, g] if y2 else y[e, g]
+
     for g in range(G):
-        model.Add(sum(y[e, g] for e in range(E)) == k)
+        model.Add(sum(copies(e, g) for e in range(E)) == k)
     z = {(e, r): model.NewBoolVar(f"z{e}_{r}") for e in range(E) for r in range(1, max_replicas + 1)}
     share = []
     for e in range(E):
         model.AddExactlyOne(z[e, r] for r in range(1, max_replicas + 1))
-        model.Add(sum(y[e, g] for g in range(G)) == sum(r * z[e, r] for r in range(1, max_replicas + 1)))
+        model.Add(sum(copies(e, g) for g in range(G)) == sum(r * z[e, r] for r in range(1, max_replicas + 1)))
         share.append(sum(int(load[e]) // r * z[e, r] for r in range(1, max_replicas + 1)))
     max_load = model.NewIntVar(0, int(load.sum()), "max_load")
     on_gpu_load = {}
@@ -78,6 +91,8 @@ def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = No
                 continue
             v = on_gpu_load[e, g] = model.NewIntVar(0, int(load[e]), f"v{e}_{g}")
             model.Add(v >= share[e] - int(load[e]) * (1 - y[e, g]))
+            if y2:
+                model.Add(v >= 2 * share[e] - int(load[e]) * (2 - y[e, g] - y2[e, g]))
             parts.append(v)
         model.Add(max_load >= sum(parts))
     model.Add(max_load * G >= int(load.sum()))  # the mean bounds the maximum
@@ -88,8 +103,8 @@ def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = No
         model.Add(max_load <= max_load_cap)
         secondary, pair_vars = _secondary(problem, layer, model, y, pairs)
         model.Minimize(secondary)
-    built = ExpertLayerModel(model, y, scale, max_load, secondary)
-    if hint is not None and representable(problem, hint):
+    built = ExpertLayerModel(model, y, y2, scale, max_load, secondary)
+    if hint is not None and representable(problem, hint, 2 if y2 else 1):
         _hint(problem, built, hint, z, load, on_gpu_load, pair_vars)
     return built
 
@@ -133,12 +148,12 @@ def _secondary(problem: ExpertProblem, layer: int, model: cp_model.CpModel, y, p
     return weight * split_cost + moves, pair_vars
 
 
-def representable(problem: ExpertProblem, row: np.ndarray) -> bool:
-    """Whether a placement row fits this model: no GPU holds two replicas of one expert."""
+def representable(problem: ExpertProblem, row: np.ndarray, most_per_gpu: int = 2) -> bool:
+    """Whether a placement row fits the model: every slot filled, at most `most_per_gpu` replicas
+    of an expert on one GPU."""
     for g in range(problem.gpus):
         held = row[g * problem.slots_per_gpu:(g + 1) * problem.slots_per_gpu]
-        held = held[held >= 0]
-        if len(set(held.tolist())) != len(held) or len(held) != problem.slots_per_gpu:
+        if (held < 0).any() or np.bincount(held).max() > most_per_gpu:
             return False
     return True
 
@@ -146,19 +161,21 @@ def representable(problem: ExpertProblem, row: np.ndarray) -> bool:
 def _hint(problem: ExpertProblem, built: ExpertLayerModel, hint: np.ndarray, z, load, on_gpu_load, pair_vars
           ) -> None:
     """Hint every variable with a placement row (phy2log), so a valid hint is the first incumbent."""
-    held = np.zeros((problem.experts, problem.gpus), dtype=bool)
+    copies = np.zeros((problem.experts, problem.gpus), dtype=np.int64)
     for slot, expert in enumerate(hint):
-        if expert >= 0:
-            held[expert, slot // problem.slots_per_gpu] = True
-    counts = held.sum(axis=1)
+        copies[expert, slot // problem.slots_per_gpu] += 1
+    held = copies > 0
+    counts = copies.sum(axis=1)
     model = built.model
     for (e, g), var in built.on_gpu.items():
         model.AddHint(var, int(held[e, g]))
+    for (e, g), var in built.second.items():
+        model.AddHint(var, int(copies[e, g] == 2))
     for (e, r), var in z.items():
         model.AddHint(var, int(counts[e] == r))
     gpu_load = np.zeros(problem.gpus, dtype=np.int64)
     for (e, g), var in on_gpu_load.items():
-        value = int(load[e]) // max(int(counts[e]), 1) if held[e, g] else 0
+        value = int(copies[e, g]) * (int(load[e]) // max(int(counts[e]), 1))
         gpu_load[g] += value
         model.AddHint(var, value)
     model.AddHint(built.max_load, int(gpu_load.max()))
