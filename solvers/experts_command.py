@@ -73,6 +73,7 @@ def draw_loads(problem: ExpertProblem, placement: ExpertPlacement, path: str | P
     axes.bar(positions - 0.2, old[layer], width=0.4, label="before", color="#bbbbbb")
     axes.bar(positions + 0.2, new[layer], width=0.4, label="plan", color="#1f5f99")
     axes.axhline(old[layer].mean(), color="black", linewidth=0.8, linestyle=":", label="mean")
+    axes.set_xticks(positions[:: max(1, problem.gpus // 16)])
     axes.set_xlabel("GPU")
     axes.set_ylabel("tokens")
     axes.set_title(f"{problem.name}, layer {layer}: busiest GPU {old[layer].max():.0f} -> {new[layer].max():.0f}")
