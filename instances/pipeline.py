@@ -192,8 +192,7 @@ class Placement:
                 "stages": stages, "shards": head, "extra_warmup": self.extra_warmup, "vocab_lead": self.vocab_lead}
 
     @classmethod
-    def from_counts(cls, problem: PipelineProblem, counts: list[int], recompute: bool = False,
-                    shards_on_last: bool = True) -> Placement:
+    def from_counts(cls, problem: PipelineProblem, counts: list[int], recompute: bool = False) -> Placement:
         """A placement from layer counts per virtual stage; head shards all on the last device."""
         if len(counts) != problem.virtual_count or sum(counts) != problem.head_start or min(counts) < 1:
             raise ValueError(f"counts {counts} do not split {problem.head_start} layers into "
@@ -202,7 +201,7 @@ class Placement:
         for count in counts[:-1]:
             boundaries.append(boundaries[-1] + count)
         last = (problem.virtual_count - 1) % problem.stages
-        shards = [[layer.shards if (d == last and shards_on_last) else 0 for d in range(problem.stages)]
+        shards = [[layer.shards if d == last else 0 for d in range(problem.stages)]
                   for layer in problem.head]
         return cls(boundaries, [recompute and x.recompute is not None for x in problem.chain], shards)
 

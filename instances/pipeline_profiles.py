@@ -14,7 +14,7 @@ full recomputation, and 4 s b h (1 + V / h) / t for the output layer and the los
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from instances.errors import InputError
@@ -216,10 +216,6 @@ def model_shape(model: str) -> ModelShape:
         raise InputError(f"'{model}' is neither a config.json file nor a built-in profile; "
                          f"choose one of {', '.join(PROFILES)}")
     return PROFILES[key]
-
-
-def with_vocab(shape: ModelShape, vocab: int) -> ModelShape:
-    return replace(shape, vocab=vocab)
 
 
 def mfu(problem: PipelineProblem, iteration_ms: float) -> float:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from cpmodels.pipeline import build
 from instances.pipeline import GB, KIB, TICKS_PER_MS, PipelineProblem, Placement
 from instances.pipeline_schedule import PipelineEvaluation, device_paths, evaluate
-from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
+from solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
 from solvers.pipeline_baselines import BASELINES
 from solvers.result import Result
 
@@ -280,7 +280,5 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
                            bound=_ms(bound), interrupted=any(search.interrupted for search in searches))
 
 
-def _in_ms(progress):
-    from solvers.cpsat import Progress
-
+def _in_ms(progress: Progress) -> Progress:
     return Progress(progress.elapsed, _ms(progress.objective), _ms(progress.bound))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -96,8 +97,6 @@ def pipeline_profile_command(model, seq, micro_batch, tp, gpu, efficiency, stage
       cpsched pipeline-profile llama3-8b --seq 4096 --micro-batch 1 --tp 1 --gpu h100 > problem.json
       cpsched solve problem.json --emit megatron
     """
-    from dataclasses import replace
-
     shape = model_shape(model)
     if vocab:
         shape = replace(shape, vocab=vocab)
