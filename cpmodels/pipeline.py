@@ -18,7 +18,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from instances.pipeline import PipelineProblem, Placement
-from instances.pipeline_schedule import Op, activation_states, device_orders, simulate
+from instances.pipeline_schedule import Op, schedule_graph, simulate
 
 
 @dataclass
@@ -232,7 +232,8 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
                 terms.append(t.comm_after[k] * last)
         boundary.append(sum(terms))
 
-    orders = device_orders(problem, extra_warmup, vocab_lead)
+    graph = schedule_graph(problem, extra_warmup, vocab_lead)
+    orders = graph.orders
     makespan = model.NewIntVar(0, horizon, "iteration")
     start = _timeline(problem, model, orders, forward, backward, vocab, boundary, has_shards, makespan,
                       horizon) if timeline else {}
@@ -257,7 +258,7 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
     for d in range(p):
         weights = sum(stage_sum(s, t.weight_kib) for s in range(d, S, p)) + sum(
             (t.shard_weight_kib[h] + t.shard_activation_kib[h]) * shards[h][d] for h in range(len(head)))
-        states = activation_states(orders[d], d, p) or [{}]
+        states = graph.states[d] or [{}]
         for state in states:
             model.Add(weights + sum(n * activation[s] for s, n in state.items()) <= t.capacity_kib[d])
     model.Minimize(makespan)

@@ -143,17 +143,28 @@ class ExpertEvaluation:
                 "internode_tokens": int(self.internode.sum()), "migrated_bytes": float(self.migrated_bytes.sum())}
 
 
+def slot_shares(problem: ExpertProblem, layer: int, row: np.ndarray, window: int) -> np.ndarray:
+    """[slots] tokens each physical slot serves in one layer: its expert's load over its replicas
+    (0 for an empty slot)."""
+    used = row >= 0
+    counts = np.bincount(row[used], minlength=problem.experts)
+    share = np.zeros(problem.slots)
+    share[used] = problem.loads[window, layer, row[used]] / counts[row[used]]
+    return share
+
+
 def gpu_loads(problem: ExpertProblem, placement: ExpertPlacement, window: int) -> np.ndarray:
     """[layers, gpus] load with equal shares per replica (float)."""
-    counts = placement.replicas(problem)
-    loads = np.zeros((problem.layers, problem.gpus))
-    for layer in range(problem.layers):
-        row = placement.phy2log[layer]
-        used = row >= 0
-        share = np.zeros(problem.slots)
-        share[used] = problem.loads[window, layer, row[used]] / counts[layer, row[used]]
-        loads[layer] = share.reshape(problem.gpus, problem.slots_per_gpu).sum(axis=1)
-    return loads
+    return np.stack([slot_shares(problem, layer, placement.phy2log[layer], window)
+                     .reshape(problem.gpus, problem.slots_per_gpu).sum(axis=1) for layer in range(problem.layers)])
+
+
+def migrated_bytes(problem: ExpertProblem, layer: int, row: np.ndarray) -> float:
+    """Bytes of the experts placed on a GPU that did not hold them in the current placement."""
+    if problem.current is None:
+        return 0.0
+    before = holds(problem, np.asarray(problem.current)[layer], "gpu")
+    return float((holds(problem, row, "gpu") & ~before).sum() * problem.expert_bytes)
 
 
 def holds(problem: ExpertProblem, phy2log: np.ndarray, per: str) -> np.ndarray:
@@ -197,16 +208,9 @@ def evaluate(problem: ExpertProblem, placement: ExpertPlacement, window: int | N
     gpu_max, gpu_mean = loads.max(axis=1), loads.mean(axis=1)
     slot_share = []
     for layer in range(problem.layers):
-        row = phy2log[layer]
-        used = row >= 0
-        share = problem.loads[window, layer, row[used]] / np.maximum(counts[layer, row[used]], 1)
+        share = slot_shares(problem, layer, phy2log[layer], window)[phy2log[layer] >= 0]
         slot_share.append(share.max() / max(share.mean(), 1e-12) - 1 if share.size else 0.0)
-    migrated = np.zeros(problem.layers)
-    if problem.current is not None:
-        for layer in range(problem.layers):
-            before = holds(problem, np.asarray(problem.current)[layer], "gpu")
-            after = holds(problem, phy2log[layer], "gpu")
-            migrated[layer] = (after & ~before).sum() * problem.expert_bytes
+    migrated = np.array([migrated_bytes(problem, layer, phy2log[layer]) for layer in range(problem.layers)])
     internode = np.array([internode_tokens(problem, layer, phy2log[layer]) for layer in range(problem.layers)])
     imbalance = np.where(gpu_mean > 0, gpu_max / np.maximum(gpu_mean, 1e-12) - 1, 0.0)
     return ExpertEvaluation(gpu_max, gpu_mean, imbalance, np.array(slot_share), internode, migrated, violations)

@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from instances.errors import InputError
+from instances.validation import integer
 
 SCHEDULES = ("1f1b", "interleaved", "gpipe")
 TICKS_PER_MS = 1000  # integer time unit: microseconds
@@ -245,11 +246,9 @@ def _number(value: object, what: str, source: str, minimum: float = 0.0) -> floa
 
 
 def _count(value: object, what: str, source: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, str):  # a JSON string is not a count, even if it spells one
         raise InputError(f"{what} must be an integer, got {value!r}", source=source)
-    if value < minimum:
-        raise InputError(f"{what} is {value}, it must be at least {minimum}", source=source)
-    return value
+    return integer(value, what, source, minimum=minimum)
 
 
 def _per_stage(value: object, what: str, stages: int, source: str, default: float, minimum: float) -> tuple:

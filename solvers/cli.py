@@ -19,7 +19,7 @@ from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES
 from solvers.bench_command import bench_command, report_command
-from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors
+from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors, write_text
 from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
 from solvers.experts_command import experts_generate_command, report_experts
 from solvers.methods import solve
@@ -160,7 +160,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     if result.solution is None:
         sys.exit(1)
     if output:
-        _write_text(output, json.dumps(result.solution.to_json(problem, result.objective)) + "\n")
+        write_text(output, json.dumps(result.solution.to_json(problem, result.objective)) + "\n")
     if gantt:
         from solvers.gantt import draw_gantt
 
@@ -189,13 +189,6 @@ def summary_line(result: Result) -> str:
     if "found_by" in m:
         fields.append(f"found_by={m['found_by']}")
     return "  ".join(fields)
-
-
-def _write_text(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as error:
-        raise InputError(f"cannot write: {error.strerror}", source=path) from None
 
 
 @main.command("check")
@@ -255,7 +248,7 @@ def generate_command(n_jobs, n_machines, seed, fmt, output):
     writable_file(output, "--output")
     name = Path(output).stem
     problem = seeded_instance(n_jobs, n_machines, seed, name=name)
-    _write_text(output, format_jobshop(problem, fmt))
+    write_text(output, format_jobshop(problem, fmt))
     click.echo(f"wrote {output}  instance={name}  size={problem.size}  operations={problem.n_operations}  "
                f"lower_bound={problem.lower_bound}")
 

@@ -9,7 +9,14 @@ import time
 import numpy as np
 
 from cpmodels.experts import build_layer
-from instances.experts import ExpertPlacement, ExpertProblem, evaluate, internode_tokens
+from instances.experts import (
+    ExpertPlacement,
+    ExpertProblem,
+    evaluate,
+    internode_tokens,
+    migrated_bytes,
+    slot_shares,
+)
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.experts_baselines import BASELINES
 from solvers.result import Result
@@ -18,16 +25,12 @@ PAIRS_PER_LAYER = 256  # co-activated pairs the model weighs per layer (the heav
 
 
 def layer_key(problem: ExpertProblem, layer: int, row: np.ndarray) -> tuple:
-    """Lexicographic quality of one layer's placement: busiest GPU, inter-node tokens, moves."""
-    single = ExpertProblem(problem.name, problem.loads[:, layer:layer + 1], problem.nodes, problem.gpus_per_node,
-                           problem.slots_per_gpu, problem.groups, problem.expert_bytes,
-                           None if problem.coactivation is None else problem.coactivation[layer:layer + 1],
-                           None if problem.current is None else np.asarray(problem.current)[layer:layer + 1],
-                           problem.plan_window)
-    result = evaluate(single, ExpertPlacement(row[None]))
-    if not result.feasible:
+    """Lexicographic quality of one layer's placement: busiest GPU, inter-node tokens, moves (a row
+    that leaves an expert without a replica is worst)."""
+    if (np.bincount(row[row >= 0], minlength=problem.experts) == 0).any():
         return (np.inf,)
-    return (round(float(result.gpu_max[0]), 6), internode_tokens(single, 0, row), float(result.migrated_bytes[0]))
+    busiest = slot_shares(problem, layer, row, problem.plan_window).reshape(problem.gpus, -1).sum(axis=1).max()
+    return (round(float(busiest), 6), internode_tokens(problem, layer, row), migrated_bytes(problem, layer, row))
 
 
 def expert_result(problem: ExpertProblem, placement: ExpertPlacement, method: str, status: str, started: float,

@@ -12,7 +12,7 @@ import numpy as np
 
 from instances.errors import InputError
 from instances.experts import SHAPES, ExpertPlacement, ExpertProblem, gpu_loads, synthetic, write_experts_json
-from solvers.cli_errors import reports_input_errors
+from solvers.cli_errors import reports_input_errors, write_text
 from solvers.experts_baselines import contiguous
 from solvers.result import Result
 
@@ -51,10 +51,7 @@ def report_experts(problem: ExpertProblem, result: Result, *, as_json: bool, emi
     if emit == "json":
         click.echo(json.dumps(placement.to_json(problem)))
     if output:
-        try:
-            Path(output).write_text(json.dumps(placement.to_json(problem)) + "\n")
-        except OSError as error:
-            raise InputError(f"cannot write: {error.strerror}", source=output) from None
+        write_text(output, json.dumps(placement.to_json(problem)) + "\n")
     if plot:
         draw_loads(problem, placement, plot)
 
@@ -112,16 +109,16 @@ def experts_generate_command(shape, nodes, gpus_per_node, redundant, layers, tok
     problem = synthetic(shape, nodes=nodes, gpus_per_node=gpus_per_node, redundant=redundant, layers=layers,
                         tokens=tokens, windows=windows, seed=seed,
                         current=None if current == "none" else current)
-    try:
-        if output.endswith(".npz"):
-            arrays = {"load": problem.loads, "nodes": problem.nodes, "gpus_per_node": problem.gpus_per_node,
-                      "slots_per_gpu": problem.slots_per_gpu, "groups": problem.groups,
-                      "expert_bytes": problem.expert_bytes, "coactivation": problem.coactivation}
-            if problem.current is not None:
-                arrays["current"] = problem.current
+    if not output.endswith(".npz"):
+        write_text(output, write_experts_json(problem))
+    else:
+        arrays = {"load": problem.loads, "nodes": problem.nodes, "gpus_per_node": problem.gpus_per_node,
+                  "slots_per_gpu": problem.slots_per_gpu, "groups": problem.groups,
+                  "expert_bytes": problem.expert_bytes, "coactivation": problem.coactivation}
+        if problem.current is not None:
+            arrays["current"] = problem.current
+        try:
             np.savez_compressed(output, **arrays)
-        else:
-            Path(output).write_text(write_experts_json(problem))
-    except OSError as error:
-        raise InputError(f"cannot write: {error.strerror}", source=output) from None
+        except OSError as error:
+            raise InputError(f"cannot write: {error.strerror}", source=output) from None
     click.echo(f"wrote {output}  instance={problem.name}  size={problem.size.replace(' ', '_')}")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from instances.pipeline import PipelineProblem, Placement
-from instances.pipeline_schedule import activation_states, device_orders, evaluate
+from instances.pipeline_schedule import evaluate, schedule_graph
 
 BODY_KINDS = frozenset({"decoder", "moe_decoder", "transformer", "layer", "block"})
 
@@ -114,14 +114,14 @@ def _stage_costs(problem: PipelineProblem, recompute: bool) -> tuple[list[np.nda
     """Per virtual stage s: time[s][k, i] and memory feasibility ok[s][k, i] of layers k..i-1 on it."""
     t, p, m = problem.tables, problem.stages, problem.microbatches
     L = problem.head_start
-    orders = device_orders(problem)
+    states = schedule_graph(problem).states
     times, fits = [], []
     rc = np.array([recompute and x.recompute is not None for x in problem.chain])
     for s in range(problem.virtual_count):
         d = s % p
         work = np.array(t.forward[d]) + np.array(t.backward[d]) + np.where(rc, t.recompute_extra[d], 0)
         act = np.where(rc, t.recompute_activation_kib, t.activation_kib)
-        in_flight = max((state.get(s, 0) for state in activation_states(orders[d], d, p)), default=min(m, 1))
+        in_flight = max((state.get(s, 0) for state in states[d]), default=min(m, 1))
         mem = np.array(t.weight_kib) + in_flight * act
         work_prefix = np.concatenate([[0], np.cumsum(work)])
         mem_prefix = np.concatenate([[0], np.cumsum(mem)])

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import click
 
-from instances.errors import InputError
 from instances.pipeline import SCHEDULES, PipelineProblem, write_pipeline
 from instances.pipeline_profiles import GPUS, PROFILES, ProfileOptions, model_shape, profile_problem
-from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors
+from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors, write_text
 from solvers.pipeline_report import baseline_line, draw_timeline, megatron_arguments, stage_table, summary_line
 from solvers.result import Result
 
@@ -44,10 +42,7 @@ def report_pipeline(problem: PipelineProblem, result: Result, *, as_json: bool, 
     elif emit == "json":
         click.echo(json.dumps(placement.to_json(problem), indent=1))
     if output:
-        try:
-            Path(output).write_text(json.dumps(placement.to_json(problem), indent=1) + "\n")
-        except OSError as error:
-            raise InputError(f"cannot write: {error.strerror}", source=output) from None
+        write_text(output, json.dumps(placement.to_json(problem), indent=1) + "\n")
     if plot:
         draw_timeline(problem, placement, plot)
 
@@ -105,10 +100,7 @@ def pipeline_profile_command(model, seq, micro_batch, tp, gpu, efficiency, stage
                              memory_gb=memory_gb, bytes_per_param=bytes_per_param, vocab_shards=vocab_shards)
     text = write_pipeline(profile_problem(shape, options))
     if output:
-        try:
-            Path(output).write_text(text)
-        except OSError as error:
-            raise InputError(f"cannot write: {error.strerror}", source=output) from None
+        write_text(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
