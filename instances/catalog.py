@@ -15,6 +15,7 @@ from instances.errors import InputError
 from instances.experts import ExpertProblem, experts_from_json, read_experts_npz
 from instances.jobshop import JobShop
 from instances.jobshop_formats import parse_jobshop, read_jobshop, read_json_document
+from instances.offload import OffloadProblem, offload_from_json
 from instances.pipeline import PipelineProblem, pipeline_from_json
 
 FAMILIES = ("abz", "dmu", "ft", "la", "orb", "swv", "ta", "yn")
@@ -109,7 +110,7 @@ def load_bundled(name: str) -> JobShop:
     return parse_jobshop(text, f"{key}.txt", key, "standard")
 
 
-def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | PipelineProblem | ExpertProblem:
+def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | PipelineProblem | ExpertProblem | OffloadProblem:
     """An existing file path (format detected unless given; a JSON file's "kind" names its family),
     else a bundled instance name."""
     path = Path(name_or_path)
@@ -120,6 +121,8 @@ def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | Pipeline
                 return pipeline_from_json(document, str(path), path.stem)
             if isinstance(document, dict) and document.get("kind") == "experts":
                 return experts_from_json(document, str(path), path.stem)
+            if isinstance(document, dict) and document.get("kind") == "offload":
+                return offload_from_json(document, str(path), path.stem)
         if path.suffix == ".npz":
             return read_experts_npz(path)
         return read_jobshop(path, fmt)

@@ -16,6 +16,7 @@ from instances.catalog import FAMILIES
 from instances.experts import ExpertProblem
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
+from instances.offload import OffloadProblem
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES
 from solvers.bench_command import bench_command, report_command
@@ -23,6 +24,8 @@ from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors, write_text
 from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
 from solvers.experts_command import experts_generate_command, report_experts
 from solvers.methods import solve
+from solvers.offload_baselines import BASELINES as OFFLOAD_BASELINES
+from solvers.offload_command import offload_profile_command, report_offload
 from solvers.pipeline_baselines import BASELINES
 from solvers.pipeline_command import pipeline_profile_command, report_pipeline
 from solvers.progress import ProgressLine
@@ -56,7 +59,9 @@ def main() -> None:
 
     Solve job shops from the bundled benchmarks (ta01, ft10, ...) or your own files, check
     schedules, and list the benchmark instances with their best known bounds. Plan the pipeline
-    stages of a model's training (`pipeline-profile`, then `solve`).
+    stages of a model's training (`pipeline-profile`, then `solve`), place MoE experts
+    (`experts-generate`, then `solve`), and schedule the optimizer update between CPU and GPU
+    (`offload-profile`, then `solve`).
     """
 
 
@@ -88,7 +93,8 @@ def writable_file(path: str | None, option: str) -> None:
                    "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
                    "; add ':active' for an active instead of a non-delay schedule). Pipeline problems "
                    "(default cpsat): cpsat, or one baseline: " + ", ".join(BASELINES) + ". Expert placement "
-                   "(default cpsat): cpsat, or one baseline: " + ", ".join(EXPERT_BASELINES) + ".")
+                   "(default cpsat): cpsat, or one baseline: " + ", ".join(EXPERT_BASELINES) + ". Optimizer "
+                   "offload (default cpsat): cpsat, or one baseline: " + ", ".join(OFFLOAD_BASELINES) + ".")
 @click.option("--warm-start", default=None, metavar="RULE",
               help="Start from this dispatching rule's schedule (a static RULE, pdr or pdr-sample:K for the "
                    "learned one, or 'best' of the static rules): CP-SAT is hinted with "
@@ -105,11 +111,12 @@ def writable_file(path: str | None, option: str) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the schedule as JSON (readable by `cpsched check`).")
 @click.option("--gantt", "--plot", "plot", type=click.Path(dir_okay=False), default=None,
-              help="Draw the schedule (.png, .svg or .pdf): a job shop's Gantt chart, a pipeline's timeline; "
-                   "needs the 'plot' extra.")
+              help="Draw the schedule (.png, .svg or .pdf): a job shop's Gantt chart, a pipeline's timeline, "
+                   "expert loads, an offload plan's links, CPU, GPU and memory; needs the 'plot' extra.")
 @click.option("--emit", type=click.Choice(["megatron", "json"]), default=None,
               help="Pipeline problems: print the Megatron-LM arguments of the plan, or the placement as JSON; "
-                   "expert placement: the placement as JSON in EPLB's layout (phy2log, logcnt).")
+                   "expert placement: the placement as JSON in EPLB's layout (phy2log, logcnt); offload: the "
+                   "plan as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
 @reports_input_errors
@@ -131,6 +138,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
       cpsched solve ta71 --method cpsat-plain --warm-start mwkr
       cpsched solve big.txt --time-limit 300      (from cpsched generate)
       cpsched solve llama3.json --plot timeline.png --emit megatron   (from cpsched pipeline-profile)
+      cpsched solve offload.json --time-limit 10 --plot offload.png   (from cpsched offload-profile)
     """
     if not math.isfinite(time_limit):
         raise InputError(f"--time-limit must be a finite number of seconds, got {time_limit}")
@@ -154,6 +162,9 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
         return
     if isinstance(problem, ExpertProblem):
         report_experts(problem, result, as_json=as_json, emit=emit, output=output, plot=plot)
+        return
+    if isinstance(problem, OffloadProblem):
+        report_offload(problem, result, as_json=as_json, emit=emit, output=output, plot=plot)
         return
     gantt = plot
     click.echo(json.dumps(result.summary()) if as_json else summary_line(result))
@@ -282,6 +293,7 @@ def instances_command(family, as_json):
 main.add_command(train_pdr_command)
 main.add_command(pipeline_profile_command)
 main.add_command(experts_generate_command)
+main.add_command(offload_profile_command)
 main.add_command(bench_command)
 main.add_command(report_command)
 
