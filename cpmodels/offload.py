@@ -98,7 +98,7 @@ def build(problem: OffloadProblem, horizon: int, hint: OffloadPlan | None = None
             model.add(x["gpu"] == 0)
         on_gpu = x["cpu"].Not()
 
-        def step(name: str, resource: str, duration: int, present) -> tuple:
+        def step(name: str, resource: str, duration: int, present, g: int = g) -> tuple:
             start = model.new_int_var(0, horizon, f"{name}{g}")
             on[resource].append(model.new_optional_fixed_size_interval_var(start, duration, present, f"i{name}{g}"))
             model.add(start + duration <= phase).only_enforce_if(present)
@@ -129,7 +129,7 @@ def build(problem: OffloadProblem, horizon: int, hint: OffloadPlan | None = None
         demands.append(need)
     for intervals in on.values():
         model.add_no_overlap(intervals)
-    steps = list(tables.capacity_times) + [memory_end]
+    steps = [*list(tables.capacity_times), memory_end]
     for i, free in enumerate(tables.capacity_mib):
         taken = highest - int(free)
         if taken > 0 and steps[i + 1] > steps[i]:

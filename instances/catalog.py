@@ -110,7 +110,8 @@ def load_bundled(name: str) -> JobShop:
     return parse_jobshop(text, f"{key}.txt", key, "standard")
 
 
-def load(name_or_path: str | Path, fmt: str | None = None) -> JobShop | PipelineProblem | ExpertProblem | OffloadProblem:
+def load(name_or_path: str | Path,
+         fmt: str | None = None) -> JobShop | PipelineProblem | ExpertProblem | OffloadProblem:
     """An existing file path (format detected unless given; a JSON file's "kind" names its family),
     else a bundled instance name."""
     path = Path(name_or_path)

@@ -23,6 +23,7 @@ the model's objective and this module's phase time agree exactly.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ def _check(problem: OffloadProblem) -> None:
     steps = problem.free_memory
     if not steps or steps[0][0] != 0:
         raise InputError("hardware.free_memory_gb must start at 0 ms", source=where)
-    if any(b[0] <= a[0] for a, b in zip(steps, steps[1:])):
+    if any(b[0] <= a[0] for a, b in itertools.pairwise(steps)):
         raise InputError("hardware.free_memory_gb times must increase", source=where)
     if any(not math.isfinite(gb) or gb < 0 for _, gb in steps):
         raise InputError("hardware.free_memory_gb values must be >= 0 GB", source=where)
@@ -264,7 +265,7 @@ def evaluate(problem: OffloadProblem, plan: OffloadPlan) -> OffloadEvaluation:
             violations.append(f"subgroup {g}: update at {plan.starts[g, 1]} before {tables.update_release[g]}")
     for resource, items in jobs.items():
         items.sort()
-        for (s1, e1, g1), (s2, _, g2) in zip(items, items[1:]):
+        for (_s1, e1, g1), (s2, _, g2) in itertools.pairwise(items):
             if s2 < e1:
                 violations.append(f"{resource}: subgroups {g1} and {g2} overlap at {s2}")
     times, used = memory_curve(problem, plan, phase)
@@ -319,7 +320,8 @@ class _Memory:
     def first_conflict(self, start: int, end: int, mib: int) -> int | None:
         """None if [start, end) holds `mib` more everywhere, else the next time memory frees up
         (-1 if it never does)."""
-        points = {start} | {t for t in self.times if start < t < end} | {s for s, _, _ in self.booked if start < s < end}
+        points = {start} | {t for t in self.times if start < t < end}
+        points |= {s for s, _, _ in self.booked if start < s < end}
         for tick in sorted(points):
             used = sum(m for s, e, m in self.booked if s <= tick < e)
             free = self.free[bisect.bisect_right(self.times, tick) - 1]

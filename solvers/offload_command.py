@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from instances.errors import InputError
-from instances.offload import MIB, MODES, TICKS_PER_MS, GB, OffloadPlan, OffloadProblem, memory_curve, write_offload
+from instances.offload import GB, MIB, MODES, TICKS_PER_MS, OffloadPlan, OffloadProblem, memory_curve, write_offload
 from instances.offload_profiles import HBM_TBPS, PCIE_GBPS, OffloadOptions, offload_problem, parse_count
 from instances.pipeline_profiles import PROFILES, model_shape
 from solvers.cli_errors import reports_input_errors, write_text
@@ -119,10 +119,10 @@ def draw_offload(problem: OffloadProblem, plan: OffloadPlan, path: str | Path) -
     lanes.set_title(f"{problem.name}: update phase {phase / TICKS_PER_MS:.1f} ms (dotted: last gradient ready)")
     times, used = memory_curve(problem, plan, phase)
     end = max(phase, int(times[-1])) / TICKS_PER_MS
-    memory.step(list(times / TICKS_PER_MS) + [end], list(used * MIB / GB) + [used[-1] * MIB / GB], where="post",
+    memory.step([*list(times / TICKS_PER_MS), end], [*list(used * MIB / GB), used[-1] * MIB / GB], where="post",
                 label="optimizer state on GPU", color="#1f5f99")
-    memory.step(list(tables.capacity_times / TICKS_PER_MS) + [end],
-                list(tables.capacity_mib * MIB / GB) + [tables.capacity_mib[-1] * MIB / GB], where="post",
+    memory.step([*list(tables.capacity_times / TICKS_PER_MS), end],
+                [*list(tables.capacity_mib * MIB / GB), tables.capacity_mib[-1] * MIB / GB], where="post",
                 label="free for it", color="black", linestyle="--")
     memory.set_ylabel("GB")
     memory.set_xlabel("ms from the start of the backward pass")

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from instances import InputError, load
-from instances.offload import OffloadPlan, OffloadProblem, evaluate, list_schedule, offload_from_json, write_offload
+from instances.offload import OffloadPlan, OffloadProblem, evaluate, list_schedule, write_offload
 from instances.offload_profiles import OffloadOptions, offload_problem, parse_count
 from instances.pipeline_profiles import PROFILES
 from solvers.cli import main
@@ -71,7 +71,7 @@ def test_cpsat_keeps_state_resident_when_it_fits():
 
 def test_resident_state_must_fit_under_the_lowest_free_memory():
     problem = two_subgroups(resident=True, free_memory=((0.0, 1.0), (50.0, 5.0)))
-    with pytest.raises(InputError, match="resident optimizer state needs 1.2 GB but as little as 1.0 GB"):
+    with pytest.raises(InputError, match=r"resident optimizer state needs 1\.2 GB but as little as 1\.0 GB"):
         list_schedule(problem, ["resident", "cpu"])
     result = solve(problem, "cpsat", time_limit=20, workers=1)
     assert "resident" not in result.solution.modes and evaluate(problem, result.solution).feasible
@@ -108,7 +108,7 @@ def test_profile_splits_this_ranks_parameters_in_layer_order():
 
 
 def test_profile_refuses_a_model_that_does_not_fit():
-    with pytest.raises(InputError, match="llama2-70b does not fit on one h100 with dp=1"):
+    with pytest.raises(InputError, match=r"llama2-70b does not fit on one h100 with dp=1"):
         offload_problem(PROFILES["llama2-70b"], OffloadOptions())
 
 
