@@ -320,14 +320,15 @@ class _Memory:
     def first_conflict(self, start: int, end: int, mib: int) -> int | None:
         """None if [start, end) holds `mib` more everywhere, else the next time memory frees up
         (-1 if it never does)."""
-        points = {start} | {t for t in self.times if start < t < end}
-        points |= {s for s, _, _ in self.booked if start < s < end}
-        for tick in sorted(points):
-            used = sum(m for s, e, m in self.booked if s <= tick < e)
-            free = self.free[bisect.bisect_right(self.times, tick) - 1]
-            if used + mib > free:
-                later = [e for s, e, _ in self.booked if s <= tick < e and e > tick]
-                later += [t for t in self.times if t > tick]
+        overlapping = [(s, e, m) for s, e, m in self.booked if s < end and e > start]
+        first = bisect.bisect_right(self.times, start) - 1
+        points = sorted({start, *(s for s, _, _ in overlapping if s > start),
+                         *(t for t in self.times[first + 1:] if t < end)})
+        for tick in points:
+            used = sum(m for s, e, m in overlapping if s <= tick < e)
+            if used + mib > self.free[bisect.bisect_right(self.times, tick) - 1]:
+                later = [e for s, e, _ in overlapping if s <= tick < e]
+                later += self.times[bisect.bisect_right(self.times, tick):][:1]
                 return min(later) if later else -1
         return None
 
@@ -336,12 +337,13 @@ class _Memory:
 
 
 def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
-                  order: list[int] | None = None) -> OffloadPlan:
+                  order: list[int] | None = None, updates_from: int = 0) -> OffloadPlan:
     """Time `modes` greedily: subgroups in `order` (default: by gradient-ready time, then index)
     each get the earliest gaps on their path's resources, and a gpu subgroup's upload waits until
     its state fits in memory until its download ends. A gpu upload aims to end when its gradient
-    is ready (just-in-time prefetch) rather than hold memory early. Raises an InputError when a state
-    can never fit."""
+    is ready (just-in-time prefetch) rather than hold memory early. `updates_from` (ticks) holds
+    every update back until then, which can pay where greedy early updates crowd the links. Raises an
+    InputError when a state can never fit."""
     tables = problem.tables
     modes = tuple(modes)
     if len(modes) != problem.subgroups:
@@ -356,6 +358,7 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
         order = sorted(range(problem.subgroups), key=lambda g: (int(tables.release[g]), g))
     starts = np.full((problem.subgroups, 3), -1, dtype=np.int64)
     most_free = max(memory.free)
+    update_release = np.maximum(tables.update_release, updates_from)
     for g in order:
         mode = modes[g]
         if mode not in MODES:
@@ -364,9 +367,9 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
         first, update, last = tables.path(mode, g)
         if mode == "cpu":
             starts[g] = _place_chain(calendars, (first, update, last), int(tables.release[g]),
-                                     int(tables.update_release[g]))
+                                     int(update_release[g]))
         elif mode == "resident":
-            start = calendars["gpu"].earliest(int(tables.update_release[g]), update[1])
+            start = calendars["gpu"].earliest(int(update_release[g]), update[1])
             calendars["gpu"].book(start, update[1])
             starts[g, 1] = start
         else:
@@ -374,9 +377,9 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
             if need > most_free:
                 raise InputError(f"subgroup {g} needs {need * MIB / GB:.2f} GB of state on the GPU but at most "
                                  f"{most_free * MIB / GB:.2f} GB is ever free", source=problem.name)
-            ready = max(0, int(tables.update_release[g]) - first[1])
+            ready = max(0, int(update_release[g]) - first[1])
             while True:
-                chain = _place_chain(calendars, (first, update, last), ready, int(tables.update_release[g]),
+                chain = _place_chain(calendars, (first, update, last), ready, int(update_release[g]),
                                      book=False)
                 end = int(chain[2]) + last[1]
                 retry = memory.first_conflict(int(chain[0]), end, need)
@@ -391,6 +394,26 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
             memory.book(int(chain[0]), end, need)
             starts[g] = chain
     return OffloadPlan(modes, starts)
+
+
+def best_timing(problem: OffloadProblem, modes: list[str] | tuple[str, ...]) -> tuple[int, OffloadPlan] | None:
+    """The best of the simulator's plans for `modes` (phase ticks, plan): subgroups taken by
+    gradient-ready time, or the GPU path's first (they free the links for the CPU path's uploads
+    later); updates as early as allowed, or, where updates may start before the backward pass ends,
+    held back until it ends. None if no variant fits in memory."""
+    tables = problem.tables
+    last_gradient = int(tables.release.max())
+    holds = [0] if int(tables.update_release.min()) >= last_gradient else [0, last_gradient]
+    plans = []
+    for key in (lambda g: (int(tables.release[g]), g), lambda g: (modes[g] == "cpu", int(tables.release[g]), g)):
+        order = sorted(range(problem.subgroups), key=key)
+        for hold in holds:
+            try:
+                plan = list_schedule(problem, modes, order, updates_from=hold)
+            except InputError:
+                continue
+            plans.append((evaluate(problem, plan).phase, plan))
+    return min(plans, key=lambda c: c[0]) if plans else None
 
 
 def _place_chain(calendars: dict[str, _Calendar], steps: tuple, ready: int, update_ready: int,
@@ -444,7 +467,7 @@ HARDWARE_FIELDS = {"h2d_gbps", "d2h_gbps", "cpu_adam_gparams", "gpu_adam_gparams
 
 
 def offload_from_json(document: dict, source: str, name: str) -> OffloadProblem:
-    """A problem from its JSON document (docs/offload.md lists the fields)."""
+    """A problem from its JSON document (the README lists the fields)."""
     subgroups = document.get("subgroups")
     if not isinstance(subgroups, list) or not subgroups:
         raise InputError("'subgroups' must be a non-empty list of {\"params\": .., \"ready_ms\": ..}", source=source)

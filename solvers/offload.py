@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from cpmodels.offload import build, build_relaxation
 from instances.errors import InputError
-from instances.offload import GB, MIB, MODES, TICKS_PER_MS, OffloadPlan, OffloadProblem, evaluate, list_schedule
+from instances.offload import GB, MIB, MODES, TICKS_PER_MS, OffloadPlan, OffloadProblem, best_timing, evaluate
 from solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
 from solvers.offload_baselines import BASELINES, BaselinePlan
 from solvers.result import Result
 
 RELAXATION_SHARE = 0.2  # of the time limit, at most, for the relaxation
 SEARCH_SHARE = 0.5  # the relaxation and the local search over modes together
+SPREAD_STEPS = 20  # CPU shares tried by spread_candidates
 
 
 def _ms(ticks: float | None) -> float | None:
@@ -91,77 +94,96 @@ def solve_baseline(problem: OffloadProblem, name: str, **_options) -> Result:
     return offload_result(problem, chosen.plan, name, "feasible", started, baselines, setting=chosen.setting)
 
 
-def simulate_best(problem: OffloadProblem, modes: list[str]) -> tuple[int, OffloadPlan] | None:
-    """The simulator's plan for `modes`, with subgroups taken by gradient-ready time, or the GPU
-    path's first (they free the links for the CPU path's uploads later); None if it cannot fit."""
-    tables = problem.tables
-    plans = []
-    for key in (lambda g: (int(tables.release[g]), g), lambda g: (modes[g] == "cpu", int(tables.release[g]), g)):
-        try:
-            plan = list_schedule(problem, modes, sorted(range(problem.subgroups), key=key))
-        except InputError:
-            continue
-        plans.append((evaluate(problem, plan).phase, plan))
-    return min(plans, key=lambda c: c[0]) if plans else None
-
-
 def improve_modes(problem: OffloadProblem, plan: OffloadPlan, phase: int, deadline: float,
-                  tracker: Tracker) -> tuple[int, OffloadPlan]:
+                  tracker: Tracker) -> tuple[int, OffloadPlan, bool]:
     """Local search over modes: move one subgroup to another path while the simulated phase gets
     shorter, until no move helps or the deadline. Cheap (milliseconds a move) and, where updates
-    overlap the backward pass, far better at finding plans than CP-SAT's own search."""
+    overlap the backward pass, far better at finding plans than CP-SAT's own search. Returns the
+    best plan and whether Ctrl-C stopped it."""
     modes = list(plan.modes)
     allowed = [m for m in MODES if m != "resident" or problem.allow_resident]
     improved = True
-    while improved and time.monotonic() < deadline:
-        improved = False
-        for g in range(problem.subgroups):
-            for mode in allowed:
-                if mode == modes[g] or time.monotonic() >= deadline:
-                    continue
-                trial = modes.copy()
-                trial[g] = mode
-                found = simulate_best(problem, trial)
-                if found is not None and found[0] < phase:
-                    phase, plan = found
-                    modes = trial
-                    improved = True
-                    tracker.report(objective=phase)
-    return phase, plan
+    try:
+        while improved and time.monotonic() < deadline:
+            improved = False
+            for g in range(problem.subgroups):
+                for mode in allowed:
+                    if mode == modes[g] or time.monotonic() >= deadline:
+                        continue
+                    trial = modes.copy()
+                    trial[g] = mode
+                    found = best_timing(problem, trial)
+                    if found is not None and found[0] < phase:
+                        phase, plan = found
+                        modes = trial
+                        improved = True
+                        tracker.report(objective=phase)
+    except KeyboardInterrupt:
+        return phase, plan, True
+    return phase, plan, False
+
+
+def spread_modes(problem: OffloadProblem, resident: set[int], cpu_share: float) -> list[str]:
+    """Resident where given; of the rest, `cpu_share` on the CPU, spread evenly over the layers
+    (so the links and the CPU take turns) and the others streamed through the GPU."""
+    modes, taken, seen = [], 0, 0
+    for g in range(problem.subgroups):
+        if g in resident:
+            modes.append("resident")
+            continue
+        seen += 1
+        on_cpu = round(seen * cpu_share) > taken
+        taken += on_cpu
+        modes.append("cpu" if on_cpu else "gpu")
+    return modes
+
+
+def spread_candidates(problem: OffloadProblem, resident: set[int]) -> list[tuple[int, OffloadPlan]]:
+    """Timed plans for every twentieth of CPU share, without and with `resident` kept on the GPU."""
+    found = []
+    for kept in ({*()}, resident) if resident else ({*()},):
+        for share in np.linspace(0, 1, SPREAD_STEPS + 1):
+            timed = best_timing(problem, spread_modes(problem, kept, float(share)))
+            if timed is not None:
+                found.append(timed)
+    return found
 
 
 def solve_cpsat(problem: OffloadProblem, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
                 progress: ProgressCallback | None = None, **_options) -> Result:
-    """Four steps. The relaxation (modes and load cuts, no timing) gives a lower bound, and its
-    modes, timed by the simulator, a plan. Local search over modes improves the best of that plan
-    and the baselines. CP-SAT over modes and start times then starts from there, bounded by its
-    phase time. The bound reported is the higher of the two models' bounds."""
+    """The relaxation (modes and load cuts, no timing) gives a lower bound, and its modes, timed by
+    the simulator, a plan, as do evenly spread CPU shares. Local search over modes improves the best
+    of those and the baselines. CP-SAT over modes and start times then starts from there, bounded
+    by its phase time. The bound is the higher of the two models'. Ctrl-C keeps the best plan."""
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, None if progress is None else lambda p: progress(_in_ms(p)))
     baselines = baseline_plans(problem)
     candidates = [(b.evaluation.phase, b.plan) for b in baselines.values() if b is not None]
-    horizon = min(candidates, key=lambda c: c[0])[0]  # zero-offload always fits
-    tracker.report(objective=horizon)
-    relaxation = build_relaxation(problem, horizon)
-    relaxed = run_cpsat(relaxation.model, deadline=started + RELAXATION_SHARE * time_limit,
-                        tracker=Tracker(started), workers=workers, seed=seed)
-    relaxed_bound = relaxed.objective if relaxed.status == "optimal" else relaxed.bound
+    tracker.report(objective=min(candidates, key=lambda c: c[0])[0])  # zero-offload always fits
+    relaxation = build_relaxation(problem, tracker.objective)
+    relaxed = run_cpsat(relaxation.model, deadline=started + RELAXATION_SHARE * time_limit, tracker=Tracker(started),
+                        workers=workers, seed=seed)
+    bound = relaxed.objective if relaxed.status == "optimal" else relaxed.bound
     if relaxed.values is not None:
-        found = simulate_best(problem, list(relaxation.modes(relaxed.values)))
+        modes = relaxation.modes(relaxed.values)
+        found = best_timing(problem, list(modes))
         if found is not None:  # None: the relaxation knows totals, not when memory frees up
             candidates.append(found)
-    phase, hint = min(candidates, key=lambda c: c[0])
-    tracker.report(objective=phase, bound=relaxed_bound)
-    phase, hint = improve_modes(problem, hint, phase, started + SEARCH_SHARE * time_limit, tracker)
-    built = build(problem, phase, hint=hint, hint_phase=phase)
+        candidates += spread_candidates(problem, {g for g, m in enumerate(modes) if m == "resident"})
+    phase, plan = min(candidates, key=lambda c: c[0])
+    tracker.report(objective=phase, bound=bound)
+    phase, plan, interrupted = improve_modes(problem, plan, phase, started + SEARCH_SHARE * time_limit, tracker)
+    if interrupted:
+        return offload_result(problem, plan, "cpsat", "feasible", started, baselines, tracker,
+                              bound=None if bound is None else int(bound), interrupted=True)
+    built = build(problem, phase, hint=plan, hint_phase=phase)
     outcome = run_cpsat(built.model, deadline=deadline, tracker=tracker, workers=workers, seed=seed)
-    bounds = [b for b in (outcome.bound, relaxed_bound) if b is not None]
-    bound = int(max(bounds)) if bounds else None
-    status = "optimal" if bound is not None and outcome.objective is not None and outcome.objective <= bound \
-        else outcome.status
+    if outcome.bound is not None:
+        bound = max(bound or 0, outcome.bound)
+    status = "optimal" if bound is not None and outcome.objective <= bound else outcome.status
     return offload_result(problem, built.decode(outcome.values), "cpsat", status, started, baselines, tracker,
-                          bound=bound, interrupted=outcome.interrupted)
+                          bound=None if bound is None else int(bound), interrupted=outcome.interrupted)
 
 
 def _in_ms(progress: Progress) -> Progress:

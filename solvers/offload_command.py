@@ -178,7 +178,7 @@ def offload_profile_command(model, gpu, pcie, pcie_efficiency, subgroup, dp, cpu
     """Write the optimizer-offload problem of one GPU training MODEL (a built-in profile or a
     Hugging Face config.json): its optimizer-state subgroups, when the backward pass makes each
     gradient ready, the PCIe links, the CPU and GPU Adam throughputs and the GPU memory free for
-    optimizer state. docs/offload.md says where each default comes from.
+    optimizer state. The docstring of instances/offload_profiles.py says where each default comes from.
 
     \b
     Built-in profiles: """ + ", ".join(PROFILES) + """
