@@ -16,21 +16,37 @@ from instances.pipeline_profiles import PROFILES, model_shape
 from solvers.cli_errors import reports_input_errors, write_text
 from solvers.result import Result
 
+MAX_RUNS_SHOWN = 12
+
 
 def plan_table(problem: OffloadProblem, plan: OffloadPlan) -> str:
-    """Runs of consecutive subgroups on the same path, with their parameters and first update."""
-    rows = [f"{'subgroups':<12}{'mode':<10}{'params':>10}{'ready ms':>10}{'update ms':>11}"]
+    """Per mode: subgroups, parameters and the first and last update; then the runs of consecutive
+    subgroups on one path, when there are few enough to read (-o writes every subgroup)."""
+    rows = [f"{'mode':<10}{'subgroups':>10}{'params':>10}{'first update ms':>17}{'last update ms':>16}"]
+    for mode in MODES:
+        chosen = [g for g, m in enumerate(plan.modes) if m == mode]
+        if chosen:
+            updates = [int(plan.starts[g, 1]) / TICKS_PER_MS for g in chosen]
+            rows.append(f"{mode:<10}{len(chosen):>10}{problem.params[chosen].sum() / 1e9:>9.2f}B"
+                        f"{min(updates):>17.1f}{max(updates):>16.1f}")
+    runs = []
     g = 0
     while g < problem.subgroups:
         end = g
         while end + 1 < problem.subgroups and plan.modes[end + 1] == plan.modes[g]:
             end += 1
-        span = f"{g}" if end == g else f"{g}-{end}"
-        params = problem.params[g:end + 1].sum()
-        first_update = min(int(plan.starts[k, 1]) for k in range(g, end + 1)) / TICKS_PER_MS
-        rows.append(f"{span:<12}{plan.modes[g]:<10}{params / 1e9:>9.2f}B{problem.ready_ms[g]:>10.1f}"
-                    f"{first_update:>11.1f}")
+        runs.append((g, end))
         g = end + 1
+    if len(runs) <= MAX_RUNS_SHOWN:
+        rows.append(f"{'subgroups':<12}{'mode':<10}{'params':>10}{'ready ms':>10}")
+        for first, last in runs:
+            span = f"{first}" if first == last else f"{first}-{last}"
+            rows.append(f"{span:<12}{plan.modes[first]:<10}{problem.params[first:last + 1].sum() / 1e9:>9.2f}B"
+                        f"{problem.ready_ms[first]:>10.1f}")
+    else:
+        rows.append(f"({len(runs)} runs of subgroups on one path, in layer order: "
+                    + " ".join(f"{plan.modes[a][0].upper()}{b - a + 1}" for a, b in runs[:24])
+                    + (" ..." if len(runs) > 24 else "") + ")")
     return "\n".join(rows)
 
 
