@@ -14,6 +14,7 @@ resource after r fits between r and the end. Identical subgroups are interchange
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,8 +55,9 @@ class OffloadModel:
 
     def hint(self, problem: OffloadProblem, plan: OffloadPlan, phase: int) -> None:
         """A complete hint: every variable, those of unused paths at 0 (the runner takes a complete
-        hint as the first incumbent)."""
+        hint as the first incumbent), with identical subgroups in the model's order."""
         tables = problem.tables
+        plan = canonical(problem, plan)
         model = self.model
         model.clear_hints()
         for g, chosen in enumerate(plan.modes):
@@ -165,7 +167,8 @@ def add_load_cuts(problem: OffloadProblem, model: cp_model.CpModel, mode: dict, 
     for g in range(n):  # a streamed state needs room beside the resident ones
         model.add(resident_mib + int(tables.state_mib[g]) * gpu[g] <= tables.highest_free_mib())
     ticks_per_mib = max(float(tables.state_up[g]) / max(1, int(tables.state_mib[g])) for g in range(n))
-    prefetch_room = sum(round(ticks_per_mib * int(tables.state_mib[g])) * resident[g] for g in range(n))
+    # rounded so the cut stays valid: the room counted up, each resident state's share of it down
+    prefetch_room = sum(math.floor(ticks_per_mib * int(tables.state_mib[g])) * resident[g] for g in range(n))
     for r in times.tolist():
         later = np.flatnonzero(tables.update_release >= r).tolist()
         if not later:
@@ -176,7 +179,7 @@ def add_load_cuts(problem: OffloadProblem, model: cp_model.CpModel, mode: dict, 
         model.add(phase >= r + sum(int(tables.gpu_update[g]) * (gpu[g] + resident[g]) for g in later))
         free = int(tables.capacity_mib[np.searchsorted(tables.capacity_times, r, side="right") - 1])
         model.add(phase >= r + uploads + sum(int(tables.state_up[g]) * gpu[g] for g in later)
-                  - round(ticks_per_mib * free) + prefetch_room)
+                  - math.ceil(ticks_per_mib * free) + prefetch_room)
         if relaxation:
             any_cpu = _any(model, [cpu[g] for g in later])
             any_gpu = _any(model, [gpu[g] for g in later])
@@ -220,6 +223,34 @@ def build_relaxation(problem: OffloadProblem, horizon: int) -> OffloadModel:
     _order_modes(model, mode, [(int(p), int(u)) for p, u in zip(problem.params, tables.update_release)])
     model.minimize(phase)
     return OffloadModel(model, mode, [], [], [], phase, resident_mib)
+
+
+def identical_groups(problem: OffloadProblem) -> list[list[int]]:
+    """Subgroups that can trade places: equal size, gradient-ready and update times."""
+    tables = problem.tables
+    groups: dict[tuple, list[int]] = {}
+    for g, key in enumerate(zip(problem.params.tolist(), tables.release.tolist(), tables.update_release.tolist())):
+        groups.setdefault(key, []).append(g)
+    return list(groups.values())
+
+
+MODE_RANK = {"cpu": 2, "resident": 1, "gpu": 0}
+
+
+def canonical(problem: OffloadProblem, plan: OffloadPlan) -> OffloadPlan:
+    """The same plan with each group of identical subgroups reordered as the model's symmetry
+    breaking wants: cpu, then resident, then gpu, each in start order (a swap of identical rows)."""
+    modes = list(plan.modes)
+    starts = plan.starts.copy()
+    for members in identical_groups(problem):
+        if len(members) < 2:
+            continue
+        rows = sorted(((modes[g], tuple(plan.starts[g])) for g in members),
+                      key=lambda row: (-MODE_RANK[row[0]], row[1][1] if row[0] == "resident" else row[1][0]))
+        for g, (mode, row) in zip(members, rows):
+            modes[g] = mode
+            starts[g] = row
+    return OffloadPlan(tuple(modes), starts)
 
 
 def _order_modes(model: cp_model.CpModel, mode: dict, keys: list) -> list[tuple[int, int]]:

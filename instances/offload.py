@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from instances.errors import InputError
+from instances.validation import LARGEST
 
 MODES = ("cpu", "gpu", "resident")
 TICKS_PER_MS = 1000  # integer time unit: microseconds
@@ -95,10 +96,13 @@ def _check(problem: OffloadProblem) -> None:
                         ("cpu_adam_gparams", problem.cpu_adam_per_s), ("gpu_adam_gparams", problem.gpu_adam_per_s)):
         if not (math.isfinite(value) and value > 0):
             raise InputError(f"hardware.{what} must be positive, got {value:g}", source=where)
-    for what, value in (("state", problem.state_bytes), ("gradient", problem.grad_bytes),
-                        ("parameter", problem.param_bytes)):
+    if not (math.isfinite(problem.state_bytes) and problem.state_bytes > 0):
+        raise InputError(f"bytes_per_param.state must be positive, got {problem.state_bytes:g}", source=where)
+    for what, value in (("gradient", problem.grad_bytes), ("parameter", problem.param_bytes)):
         if not (math.isfinite(value) and value >= 0):
             raise InputError(f"bytes_per_param.{what} must be >= 0, got {value:g}", source=where)
+    if not (math.isfinite(problem.update_after_ms) and problem.update_after_ms >= 0):
+        raise InputError(f"update_after_ms must be a time >= 0, got {problem.update_after_ms:g}", source=where)
     steps = problem.free_memory
     if not steps or steps[0][0] != 0:
         raise InputError("hardware.free_memory_gb must start at 0 ms", source=where)
@@ -125,24 +129,35 @@ class OffloadTables:
     capacity_mib: np.ndarray  # ...this many MiB are free
 
     @staticmethod
+    @np.errstate(over="ignore", invalid="ignore")  # out-of-range values are reported, not warned about
     def of(problem: OffloadProblem) -> OffloadTables:
         params = problem.params.astype(np.float64)
 
-        def ticks(seconds: np.ndarray) -> np.ndarray:
-            return np.maximum(1, np.ceil(seconds * 1e6 - 1e-9)).astype(np.int64)
+        def whole(values: np.ndarray, what: str) -> np.ndarray:
+            if not np.all(np.abs(values) <= LARGEST):  # also catches inf and nan
+                raise InputError(f"{what} is out of range (at most 2^53 microseconds or MiB): check the units",
+                                 source=problem.name)
+            return values.astype(np.int64)
 
-        release = np.round(problem.ready_ms * TICKS_PER_MS).astype(np.int64)
-        capacity = {round(t * TICKS_PER_MS): math.floor(gb * GB / MIB) for t, gb in problem.free_memory}
+        def ticks(seconds: np.ndarray, what: str) -> np.ndarray:
+            return np.maximum(1, whole(np.ceil(seconds * 1e6 - 1e-9), what))
+
+        release = whole(np.round(problem.ready_ms * TICKS_PER_MS), "a subgroup's ready_ms")
+        steps = np.array(problem.free_memory, dtype=np.float64)
+        times = whole(np.round(steps[:, 0] * TICKS_PER_MS), "a free_memory_gb time")
+        mib = whole(np.floor(steps[:, 1] * GB / MIB), "a free_memory_gb value")
+        capacity = dict(zip(times.tolist(), mib.tolist()))
         return OffloadTables(
-            grad_down=ticks(params * problem.grad_bytes / (problem.d2h_gbps * GB)),
-            cpu_update=ticks(params / problem.cpu_adam_per_s),
-            param_up=ticks(params * problem.param_bytes / (problem.h2d_gbps * GB)),
-            state_up=ticks(params * problem.state_bytes / (problem.h2d_gbps * GB)),
-            gpu_update=ticks(params / problem.gpu_adam_per_s),
-            state_down=ticks(params * problem.state_bytes / (problem.d2h_gbps * GB)),
+            grad_down=ticks(params * problem.grad_bytes / (problem.d2h_gbps * GB), "a gradient download"),
+            cpu_update=ticks(params / problem.cpu_adam_per_s, "a CPU Adam update"),
+            param_up=ticks(params * problem.param_bytes / (problem.h2d_gbps * GB), "a parameter upload"),
+            state_up=ticks(params * problem.state_bytes / (problem.h2d_gbps * GB), "a state upload"),
+            gpu_update=ticks(params / problem.gpu_adam_per_s, "a GPU Adam update"),
+            state_down=ticks(params * problem.state_bytes / (problem.d2h_gbps * GB), "a state download"),
             release=release,
-            update_release=np.maximum(release, round(problem.update_after_ms * TICKS_PER_MS)),
-            state_mib=np.ceil(params * problem.state_bytes / MIB).astype(np.int64),
+            update_release=np.maximum(release, whole(np.array([round(problem.update_after_ms * TICKS_PER_MS)]),
+                                                     "update_after_ms")[0]),
+            state_mib=whole(np.ceil(params * problem.state_bytes / MIB), "a subgroup's state"),
             capacity_times=np.array(list(capacity), dtype=np.int64),  # steps closer than a tick: the last wins
             capacity_mib=np.array(list(capacity.values()), dtype=np.int64),
         )
@@ -386,8 +401,8 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
                 if retry is None:
                     break
                 if retry < 0:
-                    raise InputError(f"subgroup {g}'s state ({need * MIB / GB:.2f} GB) never fits in the GPU "
-                                     "memory left free", source=problem.name)
+                    raise InputError(f"the simulator found no time when subgroup {g}'s state ({need * MIB / GB:.2f} "
+                                     "GB) fits in the GPU memory left free", source=problem.name)
                 ready = max(retry, ready + 1)
             for (resource, duration), start in zip((first, update, last), chain):
                 calendars[resource].book(int(start), duration)
@@ -463,6 +478,8 @@ def _free_memory(value: object, source: str) -> tuple[tuple[float, float], ...]:
 
 
 SUBGROUP_FIELDS = {"params", "ready_ms"}
+DOCUMENT_FIELDS = {"kind", "name", "model", "subgroups", "hardware", "bytes_per_param", "update_after_ms",
+                   "allow_resident"}
 HARDWARE_FIELDS = {"h2d_gbps", "d2h_gbps", "cpu_adam_gparams", "gpu_adam_gparams", "free_memory_gb"}
 
 
@@ -479,8 +496,9 @@ def offload_from_json(document: dict, source: str, name: str) -> OffloadProblem:
         if unknown:
             raise InputError(f"subgroups[{i}] has unknown field(s) {', '.join(sorted(unknown))}", source=source)
         count = _number(entry["params"], f"subgroups[{i}].params", source)
-        if count < 1 or count != int(count):
-            raise InputError(f"subgroups[{i}].params must be a whole number >= 1, got {count:g}", source=source)
+        if count < 1 or count != int(count) or count > LARGEST:
+            raise InputError(f"subgroups[{i}].params must be a whole number from 1 to 2^53, got {count:g}",
+                             source=source)
         params.append(int(count))
         ready.append(_number(entry.get("ready_ms", 0), f"subgroups[{i}].ready_ms", source))
     hardware = document.get("hardware")
@@ -495,6 +513,13 @@ def offload_from_json(document: dict, source: str, name: str) -> OffloadProblem:
     sizes = document.get("bytes_per_param", {})
     if not isinstance(sizes, dict) or set(sizes) - {"state", "gradient", "parameter"}:
         raise InputError("bytes_per_param must be an object with state, gradient and parameter", source=source)
+    unknown = set(document) - DOCUMENT_FIELDS
+    if unknown:
+        raise InputError(f"unknown field(s) {', '.join(sorted(unknown))}; expected "
+                         f"{', '.join(sorted(DOCUMENT_FIELDS))}", source=source)
+    allow_resident = document.get("allow_resident", True)
+    if not isinstance(allow_resident, bool):
+        raise InputError(f"allow_resident must be true or false, got {allow_resident!r}", source=source)
     problem_name = document.get("name")
     try:
         return OffloadProblem(
@@ -510,7 +535,7 @@ def offload_from_json(document: dict, source: str, name: str) -> OffloadProblem:
             grad_bytes=_number(sizes.get("gradient", 2), "bytes_per_param.gradient", source),
             param_bytes=_number(sizes.get("parameter", 2), "bytes_per_param.parameter", source),
             update_after_ms=_number(document.get("update_after_ms", 0), "update_after_ms", source),
-            allow_resident=bool(document.get("allow_resident", True)),
+            allow_resident=allow_resident,
             model=document.get("model", {}) if isinstance(document.get("model"), dict) else {},
         )
     except InputError as error:

@@ -109,7 +109,8 @@ def writable_file(path: str | None, option: str) -> None:
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
               help="Seed of CP-SAT and of the local search.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Write the schedule as JSON (readable by `cpsched check`).")
+              help="Write the solution as JSON: a job shop's schedule (readable by `cpsched check`), a "
+                   "pipeline placement, an expert placement or an offload plan.")
 @click.option("--gantt", "--plot", "plot", type=click.Path(dir_okay=False), default=None,
               help="Draw the schedule (.png, .svg or .pdf): a job shop's Gantt chart, a pipeline's timeline, "
                    "expert loads, an offload plan's links, CPU, GPU and memory; needs the 'plot' extra.")

@@ -88,9 +88,9 @@ def solve_baseline(problem: OffloadProblem, name: str, **_options) -> Result:
     baselines = baseline_plans(problem)
     chosen = baselines[name]
     if chosen is None:
-        raise InputError(f"the {name} rule has no plan that fits: the GPU memory left free "
-                         f"({problem.tables.highest_free_mib() * MIB / GB:.2f} GB at most) cannot hold the "
-                         f"optimizer state it puts there", source=problem.name)
+        raise InputError(f"the {name} rule has no plan that fits: the simulator found no time when the "
+                         f"optimizer state it puts on the GPU fits in the memory left free (at most "
+                         f"{problem.tables.highest_free_mib() * MIB / GB:.2f} GB)", source=problem.name)
     return offload_result(problem, chosen.plan, name, "feasible", started, baselines, setting=chosen.setting)
 
 

@@ -85,14 +85,16 @@ def dos(problem: OffloadProblem) -> BaselinePlan | None:
 def superoffload(problem: OffloadProblem) -> BaselinePlan | None:
     if not problem.allow_resident:
         return None
-    by_update = sorted(range(problem.subgroups), key=lambda g: (problem.tables.update_release[g], g))
+    tables = problem.tables  # updated last: latest update time, then latest gradient (the first layers)
+    by_update = sorted(range(problem.subgroups), key=lambda g: (tables.update_release[g], tables.release[g], -g))
 
     def last(n: int) -> BaselinePlan | None:
         kept = set(by_update[problem.subgroups - n:]) if n else set()
         return _timed(problem, ["resident" if g in kept else "cpu" for g in range(problem.subgroups)], f"n={n}")
 
     step = max(1, problem.subgroups // 64)
-    return _best(last(n) for n in range(0, problem.subgroups + 1, step))
+    counts = sorted({*range(0, problem.subgroups + 1, step), problem.subgroups})
+    return _best(last(n) for n in counts)
 
 
 BASELINES: dict[str, Callable[[OffloadProblem], BaselinePlan | None]] = {

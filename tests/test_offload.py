@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from ortools.sat.python import cp_model
 
+from cpmodels.offload import build, canonical
 from instances import InputError, load
 from instances.offload import OffloadPlan, OffloadProblem, evaluate, list_schedule, write_offload
 from instances.offload_profiles import OffloadOptions, offload_problem, parse_count
@@ -96,6 +98,25 @@ def test_baselines_sweep_their_knob():
     assert BASELINES["twin-flow"](problem) is None  # no resident state allowed
 
 
+def test_superoffload_keeps_the_first_layers_whose_gradients_come_last():
+    problem = offload_problem(PROFILES["gpt2-xl"], OffloadOptions(subgroup=50_000_000))
+    kept = [g for g, mode in enumerate(BASELINES["superoffload"](problem).plan.modes) if mode == "resident"]
+    assert kept == list(range(len(kept))) and kept
+
+
+def test_the_hint_is_reordered_to_meet_the_symmetry_breaking():
+    problem = two_subgroups(resident=True, free_gb=1.5)
+    plan = list_schedule(problem, ["gpu", "cpu"])
+    ordered = canonical(problem, plan)
+    assert ordered.modes == ("cpu", "gpu")
+    assert ordered.starts.tolist() == [plan.starts[1].tolist(), plan.starts[0].tolist()]
+    assert evaluate(problem, ordered).phase == evaluate(problem, plan).phase
+    built = build(problem, evaluate(problem, plan).phase, hint=plan)
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    assert solver.solve(built.model) == cp_model.OPTIMAL  # the hint is a solution of the model
+
+
 def test_profile_splits_this_ranks_parameters_in_layer_order():
     problem = offload_problem(PROFILES["llama2-7b"], OffloadOptions(subgroup=parse_count("100M"), dp=2))
     assert problem.params.sum() == problem.model["rank_params"]
@@ -130,9 +151,15 @@ GOOD = {"kind": "offload", "subgroups": [{"params": 1000000, "ready_ms": 0}],
 @pytest.mark.parametrize("change, message", [
     ({"hardware": {**GOOD["hardware"], "h2d_gbps": 0}}, "hardware.h2d_gbps must be positive, got 0"),
     ({"hardware": {**GOOD["hardware"], "cpu_adam_gparams": -1}}, "hardware.cpu_adam_gparams must be positive, got -1"),
-    ({"subgroups": [{"params": 0}]}, "subgroups[0].params must be a whole number >= 1, got 0"),
+    ({"subgroups": [{"params": 0}]}, "subgroups[0].params must be a whole number from 1 to 2^53, got 0"),
     ({"subgroups": []}, "'subgroups' must be a non-empty list"),
     ({"hardware": {**GOOD["hardware"], "free_memory_gb": [[5, 1]]}}, "hardware.free_memory_gb must start at 0 ms"),
+    ({"hardware": {**GOOD["hardware"], "free_memory_gb": 1e300}},
+     "a free_memory_gb value is out of range (at most 2^53 microseconds or MiB): check the units"),
+    ({"subgroups": [{"params": 1000000, "ready_ms": 1e300}]}, "a subgroup's ready_ms is out of range"),
+    ({"allow_resident": "false"}, "allow_resident must be true or false, got 'false'"),
+    ({"update_after": 5}, "unknown field(s) update_after; expected"),
+    ({"bytes_per_param": {"state": 0}}, "bytes_per_param.state must be positive, got 0"),
 ])
 def test_bad_fields_are_named(tmp_path, change, message):
     path = tmp_path / "bad.json"
@@ -155,7 +182,7 @@ def test_a_rule_that_insists_on_the_gpu_without_room_is_refused(tmp_path):
                                 "hardware": {**GOOD["hardware"], "free_memory_gb": 1}}))
     outcome = CliRunner().invoke(main, ["solve", str(path), "--method", "all-gpu"])
     assert outcome.exit_code == 2
-    assert "the all-gpu rule has no plan that fits" in outcome.output
+    assert "the all-gpu rule has no plan that fits: the simulator found no time" in outcome.output
     assert CliRunner().invoke(main, ["solve", str(path), "-q"]).exit_code == 0  # cpsat puts it on the CPU
 
 
