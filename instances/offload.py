@@ -27,7 +27,6 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -563,12 +562,3 @@ def offload_to_json(problem: OffloadProblem) -> dict:
 
 def write_offload(problem: OffloadProblem) -> str:
     return json.dumps(offload_to_json(problem), indent=1) + "\n"
-
-
-def read_offload(path: str | Path) -> OffloadProblem:
-    from instances.jobshop_formats import read_json_document
-
-    document = read_json_document(path)
-    if not isinstance(document, dict) or document.get("kind") != "offload":
-        raise InputError("expected a JSON object with \"kind\": \"offload\"", source=str(path))
-    return offload_from_json(document, str(path), Path(path).stem)

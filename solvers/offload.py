@@ -141,7 +141,7 @@ def spread_modes(problem: OffloadProblem, resident: set[int], cpu_share: float) 
 def spread_candidates(problem: OffloadProblem, resident: set[int]) -> list[tuple[int, OffloadPlan]]:
     """Timed plans for every twentieth of CPU share, without and with `resident` kept on the GPU."""
     found = []
-    for kept in ({*()}, resident) if resident else ({*()},):
+    for kept in [set(), resident] if resident else [set()]:
         for share in np.linspace(0, 1, SPREAD_STEPS + 1):
             timed = best_timing(problem, spread_modes(problem, kept, float(share)))
             if timed is not None:
