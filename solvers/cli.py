@@ -16,6 +16,7 @@ from instances.catalog import FAMILIES
 from instances.experts import ExpertProblem
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
+from instances.jobshop_variant import JobShopVariant
 from instances.offload import OffloadProblem
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES
@@ -23,6 +24,7 @@ from solvers.bench_command import bench_command, report_command
 from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors, write_text
 from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
 from solvers.experts_command import experts_generate_command, report_experts
+from solvers.jobshop_variant import parse_breakdown, reschedule
 from solvers.methods import solve
 from solvers.offload_baselines import BASELINES as OFFLOAD_BASELINES
 from solvers.offload_command import offload_profile_command, report_offload
@@ -82,6 +84,34 @@ def writable_file(path: str | None, option: str) -> None:
         raise InputError(f"{option}: cannot write into {folder}", source=path)
 
 
+def parse_window(text: str) -> tuple[int, int, int]:
+    """MACHINE@TIME+DURATION as (machine, from, to)."""
+    event = parse_breakdown(text)
+    return event.machine, event.at, event.at + event.duration
+
+
+def variant_options(command):
+    """--blocking, --swaps/--no-swaps and --unavailable, shared by solve and reschedule."""
+    command = click.option("--unavailable", multiple=True, metavar="M@T+D",
+                           help="Machine M is down from time T for D time units (planned maintenance); "
+                                "repeat for more windows.")(command)
+    command = click.option("--swaps/--no-swaps", default=True, show_default=True,
+                           help="With --blocking: may jobs blocked in a cycle all move at one instant?")(command)
+    return click.option("--blocking", is_flag=True,
+                        help="No buffers: a job holds its machine until its next machine takes it.")(command)
+
+
+def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, ...]):
+    """The job shop with the variant's rules, or `problem` itself when no variant option is given."""
+    if not (blocking or unavailable):
+        if not swaps:
+            raise InputError("--no-swaps applies with --blocking")
+        return problem
+    if not isinstance(problem, JobShop):
+        raise InputError("--blocking and --unavailable apply to job shops")
+    return JobShopVariant(problem, blocking=blocking, swaps=swaps, unavailable=tuple(map(parse_window, unavailable)))
+
+
 @main.command("solve")
 @click.argument("instance")
 @format_option
@@ -120,9 +150,10 @@ def writable_file(path: str | None, option: str) -> None:
                    "plan as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
+@variant_options
 @reports_input_errors
 def solve_command(instance, fmt, method, warm_start, weights, time_limit, workers, seed, output, plot, emit, as_json,
-                  quiet):
+                  quiet, blocking, swaps, unavailable):
     """Solve INSTANCE: a bundled name (ta01, ft10, ...) or a file path.
 
     Prints one summary line: instance, size, makespan, the lower bound proved, the gap to that
@@ -149,10 +180,10 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
         from solvers.gantt import require_matplotlib
 
         require_matplotlib("--gantt/--plot")
-    problem = load(instance, fmt)
+    problem = with_variant(load(instance, fmt), blocking, swaps, unavailable)
     if emit == "megatron" and not isinstance(problem, PipelineProblem):
         raise InputError("--emit megatron applies to pipeline problems")
-    if emit and isinstance(problem, JobShop):
+    if emit and isinstance(problem, (JobShop, JobShopVariant)):
         raise InputError("--emit applies to pipeline and expert-placement problems")
     progress = contextlib.nullcontext() if quiet else ProgressLine()
     with progress:
@@ -168,15 +199,16 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
         report_offload(problem, result, as_json=as_json, emit=emit, output=output, plot=plot)
         return
     gantt = plot
+    shop = problem.shop if isinstance(problem, JobShopVariant) else problem
     click.echo(json.dumps(result.summary()) if as_json else summary_line(result))
     if result.solution is None:
         sys.exit(1)
     if output:
-        write_text(output, json.dumps(result.solution.to_json(problem, result.objective)) + "\n")
+        write_text(output, json.dumps(result.solution.to_json(shop, result.objective)) + "\n")
     if gantt:
         from solvers.gantt import draw_gantt
 
-        draw_gantt(problem, result.solution, gantt)
+        draw_gantt(shop, result.solution, gantt)
 
 
 def summary_line(result: Result) -> str:
@@ -200,6 +232,8 @@ def summary_line(result: Result) -> str:
     ]
     if "found_by" in m:
         fields.append(f"found_by={m['found_by']}")
+    if "variant" in m:
+        fields.append(f"variant={m['variant'].replace(' ', '_')}")
     return "  ".join(fields)
 
 
@@ -232,6 +266,63 @@ def check_command(instance, schedule, fmt, as_json):
         for violation in verdict.violations:
             click.echo(f"  {violation}")
     sys.exit(0 if verdict.feasible else 1)
+
+
+@main.command("reschedule")
+@click.argument("instance")
+@click.argument("schedule")
+@click.option("--down", "downs", multiple=True, required=True, metavar="M@T+D",
+              help="Machine M breaks down at time T for D time units; repeat for more.")
+@format_option
+@variant_options
+@click.option("--time-limit", "-t", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds for both phases (makespan, then fewest changes).")
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the new schedule.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result and the changes as JSON.")
+@reports_input_errors
+def reschedule_command(instance, schedule, downs, fmt, blocking, swaps, unavailable, time_limit, workers, seed,
+                       output, as_json):
+    """Repair SCHEDULE (from `cpsched solve -o`) when machines break down.
+
+    Operations started before the first breakdown stay as they are; the rest is re-solved with the
+    machines down, from the old schedule: the shortest makespan, then the fewest changed start
+    times. Prints every start that changed. Exit code 2 for a machine that does not exist, a time
+    outside the schedule, or a schedule that is not feasible for INSTANCE.
+
+    \b
+    Example:
+      cpsched solve la01 --blocking -o la01.json
+      cpsched reschedule la01 la01.json --blocking --down 3@120+40
+    """
+    writable_file(output, "--output")
+    shop = load(instance, fmt)
+    if not isinstance(shop, JobShop):
+        raise InputError(f"{instance}: reschedule applies to job shops")
+    problem = with_variant(shop, blocking, swaps, unavailable)
+    variant = problem if isinstance(problem, JobShopVariant) else JobShopVariant(shop, blocking=False)
+    old = read_schedule(schedule, shop)
+    repair = reschedule(variant, old, [parse_breakdown(d) for d in downs], time_limit=time_limit, workers=workers,
+                        seed=seed)
+    result = repair.result
+
+    def where(op: int) -> str:
+        job = int(shop.job_of[op])
+        return f"job {job} operation {op - int(shop.job_starts[job])}"
+
+    if as_json:
+        click.echo(json.dumps({**result.summary(), "frozen": repair.frozen,
+                               "changed": [{"job": int(shop.job_of[op]), "operation": op - int(shop.job_starts[
+                                   shop.job_of[op]]), "old": a, "new": b} for op, a, b in repair.changed]}))
+    else:
+        for op, a, b in repair.changed:
+            click.echo(f"{where(op)}: {a} -> {b}")
+        click.echo(summary_line(result) + f"  kept={repair.frozen}  changed={len(repair.changed)}")
+    if result.solution is None:
+        sys.exit(1)
+    if output:
+        write_text(output, json.dumps(result.solution.to_json(shop, result.objective)) + "\n")
 
 
 @main.command("generate")

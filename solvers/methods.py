@@ -7,11 +7,13 @@ from collections.abc import Callable
 from instances.errors import InputError
 from instances.experts import ExpertProblem
 from instances.jobshop import JobShop
+from instances.jobshop_variant import JobShopVariant
 from instances.offload import OffloadProblem
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES, learned_samples, parse_rule
 from learned_pdr.learned import LEARNED, LEARNED_SAMPLED
 from solvers import experts as expert_methods
+from solvers import jobshop_variant as variant_methods
 from solvers import offload as offload_methods
 from solvers.cpsat import ProgressCallback
 from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
@@ -49,11 +51,12 @@ METHODS: dict[type, dict[str, Method]] = {
     PipelineProblem: {"cpsat": solve_cpsat, **{name: _baseline_method(name) for name in BASELINES}},
     ExpertProblem: {"cpsat": expert_methods.solve_cpsat,
                     **{name: _baseline_method(name, expert_methods.solve_baseline) for name in EXPERT_BASELINES}},
+    JobShopVariant: {"cpsat": variant_methods.solve_cpsat},
     OffloadProblem: {"cpsat": offload_methods.solve_cpsat,
                      **{name: _baseline_method(name, offload_methods.solve_baseline) for name in OFFLOAD_BASELINES}},
 }
 DEFAULT_METHOD: dict[type, str] = {JobShop: "auto", PipelineProblem: "cpsat", ExpertProblem: "cpsat",
-                                  OffloadProblem: "cpsat"}
+                                  OffloadProblem: "cpsat", JobShopVariant: "cpsat"}
 
 
 def methods_for(problem: object) -> dict[str, Method]:

@@ -1,0 +1,156 @@
+"""Job shop variants: blocking (no buffers between machines, with or without swaps), machine
+unavailability windows, and frozen operations (those already started when a plan is repaired).
+
+Blocking: a job holds its machine from the start of an operation until the start of its next one
+(its last operation releases the machine at its end), so a finished job waits on its machine until
+the next machine takes it. With swaps, jobs blocked in a cycle may all move at the same instant;
+without, moves at one instant must happen in some order, each into a machine already left.
+
+Unavailability: no operation is processed on a machine during one of its windows (a job may still
+wait, finished, on a machine that is down). Frozen operations keep their given start and, having
+started before the window was known, are exempt from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from instances.errors import InputError
+from instances.jobshop import Evaluation, JobShop, Schedule
+
+
+@dataclass(frozen=True, eq=False)
+class JobShopVariant:
+    """A job shop with the variant's rules on top."""
+
+    shop: JobShop
+    blocking: bool = True
+    swaps: bool = True
+    unavailable: tuple[tuple[int, int, int], ...] = ()  # (machine, from, to): down during [from, to)
+    frozen: tuple[tuple[int, int], ...] = ()  # (operation, start): kept as they are
+    now: int = 0  # no operation that is not frozen starts before this
+
+    def __post_init__(self) -> None:
+        for machine, start, end in self.unavailable:
+            if not 0 <= machine < self.shop.n_machines:
+                raise InputError(f"machine {machine} does not exist (the instance has machines 0.."
+                                 f"{self.shop.n_machines - 1})", source=self.shop.name)
+            if start < 0 or end <= start:
+                raise InputError(f"machine {machine}: a window must run forward from time 0 or later, "
+                                 f"got [{start}, {end})", source=self.shop.name)
+
+    @property
+    def name(self) -> str:
+        return self.shop.name
+
+    @property
+    def size(self) -> str:
+        return self.shop.size
+
+    @property
+    def label(self) -> str:
+        """What the variant is, for summaries."""
+        parts = ["blocking" + ("+swaps" if self.swaps else ", no swaps")] if self.blocking else ["classic"]
+        if self.unavailable:
+            parts.append(f"{len(self.unavailable)} windows")
+        return ", ".join(parts)
+
+    def occupation_ends(self, starts: np.ndarray) -> np.ndarray:
+        """When each operation's machine is released: its job's next start when blocking, else its end."""
+        shop = self.shop
+        ends = starts + shop.durations
+        if self.blocking:
+            following = np.flatnonzero(~shop.is_last)
+            ends = ends.copy()
+            ends[following] = starts[following + 1]
+        return ends
+
+
+def evaluate_variant(problem: JobShopVariant, schedule: Schedule) -> Evaluation:
+    """Check a schedule against the variant's rules, independently of any solver: the job shop's
+    precedences, no two occupations overlapping on a machine, no cycle of simultaneous moves without
+    swaps, no processing in a window, frozen starts kept."""
+    shop = problem.shop
+    starts = np.asarray(schedule.starts)
+    if starts.shape != (shop.n_operations,):
+        return Evaluation(0, [f"expected {shop.n_operations} start times, got {starts.size}"])
+    starts = starts.astype(np.int64)
+    violations: list[str] = []
+
+    def where(op: int) -> str:
+        job = int(shop.job_of[op])
+        return f"job {job} operation {op - int(shop.job_starts[job])}"
+
+    for op in np.flatnonzero(starts < 0):
+        violations.append(f"{where(op)} starts at {starts[op]} < 0")
+    ends = starts + shop.durations
+    following = np.flatnonzero(~shop.is_last)
+    for op in following[starts[following + 1] < ends[following]]:
+        violations.append(f"{where(op + 1)} starts at {starts[op + 1]} before its predecessor ends at {ends[op]}")
+    released = problem.occupation_ends(starts)
+    held = np.flatnonzero(released > starts)  # an empty occupation holds nothing
+    latest = -1  # the operation holding its machine the longest so far, per machine in turn
+    for op in held[np.lexsort((starts[held], shop.machines[held]))].tolist():
+        if latest >= 0 and shop.machines[latest] == shop.machines[op] and starts[op] < released[latest]:
+            violations.append(f"machine {shop.machines[op]}: {where(latest)} holds it over [{starts[latest]}, "
+                              f"{released[latest]}), {where(op)} starts at {starts[op]}")
+        if latest < 0 or shop.machines[latest] != shop.machines[op] or released[op] > released[latest]:
+            latest = op
+    if problem.blocking and not problem.swaps:
+        violations += _swap_cycles(problem, starts, released)
+    frozen = dict(problem.frozen)
+    for machine, start, end in problem.unavailable:
+        for op in np.flatnonzero(shop.machines == machine).tolist():
+            if op not in frozen and shop.durations[op] > 0 and starts[op] < end and ends[op] > start:
+                violations.append(f"machine {machine} is down over [{start}, {end}), {where(op)} runs "
+                                  f"[{starts[op]}, {ends[op]})")
+    for op, start in problem.frozen:
+        if starts[op] != start:
+            violations.append(f"{where(op)} started at {start} and must stay there, not {starts[op]}")
+    for op in np.flatnonzero(starts < problem.now).tolist():
+        if op not in frozen:
+            violations.append(f"{where(op)} starts at {starts[op]}, in the past of time {problem.now}")
+    return Evaluation(int(ends.max()), violations)
+
+
+def _swap_cycles(problem: JobShopVariant, starts: np.ndarray, released: np.ndarray) -> list[str]:
+    """Moves at one instant that only work as a swap: job A enters a machine at t that job B leaves at
+    t, B enters one that ... leaves at t, back to A."""
+    shop = problem.shop
+    moves = nx.DiGraph()  # an edge from the move that must happen first
+    arrivals = {}
+    for op in np.flatnonzero(~shop.is_first).tolist():
+        arrivals.setdefault((int(shop.machines[op]), int(starts[op])), []).append(op)
+    for op in np.flatnonzero(~shop.is_last).tolist():  # op's job leaves its machine at released[op]
+        for entering in arrivals.get((int(shop.machines[op]), int(released[op])), []):
+            if entering != op + 1:
+                moves.add_edge(op + 1, entering)  # leaving (the job's next start) before entering
+    return [f"jobs {sorted({int(shop.job_of[op]) for op in cycle})} swap machines at time {int(starts[cycle[0]])}, "
+            "and swaps are not allowed" for cycle in nx.simple_cycles(moves)][:10]
+
+
+def sequential_schedule(problem: JobShopVariant) -> Schedule:
+    """A feasible schedule when nothing is frozen: one job at a time, each operation as early as its
+    machine's windows allow (no job ever waits on another, so nothing blocks). Its makespan is a
+    horizon for the model."""
+    if problem.frozen:
+        raise ValueError("sequential_schedule is for problems with no frozen operations")
+    shop = problem.shop
+    windows: dict[int, list[tuple[int, int]]] = {}
+    for machine, start, end in problem.unavailable:
+        windows.setdefault(machine, []).append((start, end))
+    for spans in windows.values():
+        spans.sort()
+    starts = np.zeros(shop.n_operations, dtype=np.int64)
+    time = 0
+    for op in range(shop.n_operations):
+        duration = int(shop.durations[op])
+        for start, end in windows.get(int(shop.machines[op]), []):
+            if duration > 0 and time < end and time + duration > start:
+                time = end
+        starts[op] = time
+        time += duration
+    return Schedule(starts)
