@@ -15,6 +15,7 @@ from instances.errors import InputError
 from instances.experts import ExpertProblem, experts_from_json, read_experts_npz
 from instances.jobshop import JobShop
 from instances.jobshop_formats import parse_jobshop, read_jobshop, read_json_document
+from instances.jobshop_variant import JobShopVariant, variant_from_json
 from instances.offload import OffloadProblem, offload_from_json
 from instances.pipeline import PipelineProblem, pipeline_from_json
 
@@ -111,11 +112,12 @@ def load_bundled(name: str) -> JobShop:
 
 
 def load(name_or_path: str | Path,
-         fmt: str | None = None) -> JobShop | PipelineProblem | ExpertProblem | OffloadProblem:
+         fmt: str | None = None) -> JobShop | JobShopVariant | PipelineProblem | ExpertProblem | OffloadProblem:
     """An existing file path (format detected unless given; a JSON file's "kind" names its family),
     else a bundled instance name."""
     path = Path(name_or_path)
     if path.is_file():
+        document = None
         if fmt in (None, "json") and _starts_json_object(path):
             document = read_json_document(path)
             if isinstance(document, dict) and document.get("kind") == "pipeline":
@@ -126,7 +128,10 @@ def load(name_or_path: str | Path,
                 return offload_from_json(document, str(path), path.stem)
         if path.suffix == ".npz":
             return read_experts_npz(path)
-        return read_jobshop(path, fmt)
+        shop = read_jobshop(path, fmt)
+        if isinstance(document, dict) and ("blocking" in document or "unavailable" in document):
+            return variant_from_json(document, shop, str(path))
+        return shop
     if family_of(str(name_or_path)) is not None:
         return load_bundled(str(name_or_path))
     if path.exists():

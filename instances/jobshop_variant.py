@@ -154,3 +154,30 @@ def sequential_schedule(problem: JobShopVariant) -> Schedule:
         starts[op] = time
         time += duration
     return Schedule(starts)
+
+
+def variant_from_json(document: dict, shop: JobShop, source: str) -> JobShopVariant:
+    """The variant fields of a job shop JSON file: "blocking": true (swaps allowed) or
+    {"swaps": false}, and "unavailable": [[machine, from, to], ...]."""
+    blocking = document.get("blocking", False)
+    swaps = True
+    if isinstance(blocking, dict):
+        unknown = set(blocking) - {"swaps"}
+        if unknown or not isinstance(blocking.get("swaps", True), bool):
+            raise InputError("'blocking' must be true, false or {\"swaps\": true|false}", source=source)
+        swaps, blocking = blocking.get("swaps", True), True
+    elif not isinstance(blocking, bool):
+        raise InputError("'blocking' must be true, false or {\"swaps\": true|false}", source=source)
+    windows = document.get("unavailable", [])
+    if not isinstance(windows, list):
+        raise InputError("'unavailable' must be a list of [machine, from, to]", source=source)
+    parsed = []
+    for i, window in enumerate(windows):
+        if (not isinstance(window, list) or len(window) != 3
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in window)):
+            raise InputError(f"unavailable[{i}] must be [machine, from, to] with three integers", source=source)
+        parsed.append(tuple(window))
+    try:
+        return JobShopVariant(shop, blocking=blocking, swaps=swaps, unavailable=tuple(parsed))
+    except InputError as error:
+        raise InputError(error.message, source=source) from None

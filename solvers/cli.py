@@ -16,7 +16,7 @@ from instances.catalog import FAMILIES
 from instances.experts import ExpertProblem
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_schedule
-from instances.jobshop_variant import JobShopVariant
+from instances.jobshop_variant import JobShopVariant, evaluate_variant
 from instances.offload import OffloadProblem
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES
@@ -107,6 +107,9 @@ def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, .
         if not swaps:
             raise InputError("--no-swaps applies with --blocking")
         return problem
+    if isinstance(problem, JobShopVariant):
+        raise InputError(f"{problem.name}: the file already says which variant it is ({problem.label}); "
+                         "drop --blocking and --unavailable")
     if not isinstance(problem, JobShop):
         raise InputError("--blocking and --unavailable apply to job shops")
     return JobShopVariant(problem, blocking=blocking, swaps=swaps, unavailable=tuple(map(parse_window, unavailable)))
@@ -242,8 +245,9 @@ def summary_line(result: Result) -> str:
 @click.argument("schedule")
 @format_option
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@variant_options
 @reports_input_errors
-def check_command(instance, schedule, fmt, as_json):
+def check_command(instance, schedule, fmt, as_json, blocking, swaps, unavailable):
     """Check SCHEDULE (a JSON file) against INSTANCE; print the makespan or every violation.
 
     SCHEDULE holds {"starts": [[start of each operation] for each job]} as `cpsched solve --output`
@@ -251,11 +255,15 @@ def check_command(instance, schedule, fmt, as_json):
     feasible, 1 when not, 2 for unreadable input or a schedule of another instance.
 
     \b
-    Example:
+    Examples:
       cpsched check ta01 ta01.json
+      cpsched check la01 la01.json --blocking      (a blocking schedule: machines held until the next starts)
     """
-    problem = load(instance, fmt)
-    verdict = evaluate(problem, read_schedule(schedule, problem))
+    problem = with_variant(load(instance, fmt), blocking, swaps, unavailable)
+    if isinstance(problem, JobShopVariant):
+        verdict = evaluate_variant(problem, read_schedule(schedule, problem.shop))
+    else:
+        verdict = evaluate(problem, read_schedule(schedule, problem))
     if as_json:
         click.echo(json.dumps({"instance": problem.name, "feasible": verdict.feasible,
                                "makespan": verdict.makespan, "violations": verdict.violations}))
@@ -297,11 +305,12 @@ def reschedule_command(instance, schedule, downs, fmt, blocking, swaps, unavaila
       cpsched reschedule la01 la01.json --blocking --down 3@120+40
     """
     writable_file(output, "--output")
-    shop = load(instance, fmt)
-    if not isinstance(shop, JobShop):
+    loaded = load(instance, fmt)
+    if not isinstance(loaded, (JobShop, JobShopVariant)):
         raise InputError(f"{instance}: reschedule applies to job shops")
-    problem = with_variant(shop, blocking, swaps, unavailable)
-    variant = problem if isinstance(problem, JobShopVariant) else JobShopVariant(shop, blocking=False)
+    problem = with_variant(loaded, blocking, swaps, unavailable)
+    variant = problem if isinstance(problem, JobShopVariant) else JobShopVariant(problem, blocking=False)
+    shop = variant.shop
     old = read_schedule(schedule, shop)
     repair = reschedule(variant, old, [parse_breakdown(d) for d in downs], time_limit=time_limit, workers=workers,
                         seed=seed)

@@ -109,3 +109,27 @@ def test_solve_blocking_on_the_command_line(tmp_path):
     assert json.loads(out.read_text())["makespan"] == summary["objective"]
     assert CliRunner().invoke(main, ["solve", "ft06", "--no-swaps"]).output.startswith(
         "error: --no-swaps applies with --blocking")
+
+
+def test_the_json_format_carries_the_variant(tmp_path):
+    path = tmp_path / "crossing.json"
+    path.write_text(json.dumps({"kind": "jobshop", "machines": 2, "jobs": [[[0, 1], [1, 1]], [[1, 1], [0, 1]]],
+                                "blocking": {"swaps": False}, "unavailable": [[1, 0, 2]]}))
+    variant = load(str(path))
+    assert isinstance(variant, JobShopVariant)
+    assert (variant.blocking, variant.swaps, variant.unavailable) == (True, False, ((1, 0, 2),))
+    path.write_text(json.dumps({"machines": 2, "jobs": [[[0, 1]]], "unavailable": [[5, 0, 2]]}))
+    outcome = CliRunner().invoke(main, ["solve", str(path)])
+    assert outcome.exit_code == 2
+    assert outcome.output == f"error: {path}: machine 5 does not exist (the instance has machines 0..1)\n"
+
+
+def test_check_judges_a_schedule_by_the_variant(tmp_path):
+    schedule = tmp_path / "s.json"
+    schedule.write_text(json.dumps({"starts": [[0, 1], [0, 1]]}))  # a swap at time 1
+    runner = CliRunner()
+    path = tmp_path / "crossing.json"
+    path.write_text(json.dumps({"machines": 2, "jobs": [[[0, 1], [1, 1]], [[1, 1], [0, 1]]]}))
+    assert runner.invoke(main, ["check", str(path), str(schedule), "--blocking"]).exit_code == 0
+    refused = runner.invoke(main, ["check", str(path), str(schedule), "--blocking", "--no-swaps"])
+    assert refused.exit_code == 1 and "swap machines at time 1, and swaps are not allowed" in refused.output
