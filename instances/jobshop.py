@@ -110,6 +110,11 @@ class JobShop:
         """Total duration of the operations after each one in its job."""
         return np.repeat(self.job_work, np.diff(self.job_starts)) - self.heads - self.durations
 
+    def where(self, op: int) -> str:
+        """An operation as people name it: job j operation k."""
+        job = int(self.job_of[op])
+        return f"job {job} operation {op - int(self.job_starts[job])}"
+
     def job(self, j: int) -> list[tuple[int, int]]:
         """The (machine, duration) pairs of job j."""
         ops = range(self.job_starts[j], self.job_starts[j + 1])
@@ -168,6 +173,18 @@ class Evaluation:
         return not self.violations
 
 
+def job_order_violations(problem: JobShop, starts: np.ndarray) -> list[str]:
+    """What every job shop variant checks first: starts >= 0, and each operation after its job
+    predecessor's end."""
+    violations = [f"{problem.where(op)} starts at {starts[op]} < 0" for op in np.flatnonzero(starts < 0)]
+    ends = starts + problem.durations
+    not_last = np.flatnonzero(~problem.is_last)
+    for op in not_last[starts[not_last + 1] < ends[not_last]]:
+        violations.append(f"{problem.where(op + 1)} starts at {starts[op + 1]} before its predecessor ends at "
+                          f"{ends[op]}")
+    return violations
+
+
 def evaluate(problem: JobShop, schedule: Schedule) -> Evaluation:
     """Check a schedule against the instance, independently of any solver.
 
@@ -180,21 +197,9 @@ def evaluate(problem: JobShop, schedule: Schedule) -> Evaluation:
     if starts.shape != (problem.n_operations,):
         return Evaluation(0, [f"expected {problem.n_operations} start times, got {starts.size}"])
     starts = starts.astype(np.int64)
-    violations: list[str] = []
-
-    def where(op: int) -> str:
-        job = int(problem.job_of[op])
-        return f"job {job} operation {op - int(problem.job_starts[job])}"
-
-    for op in np.flatnonzero(starts < 0):
-        violations.append(f"{where(op)} starts at {starts[op]} < 0")
-
+    violations = job_order_violations(problem, starts)
+    where = problem.where
     ends = starts + problem.durations
-    not_last = np.flatnonzero(~problem.is_last)
-    for op in not_last[starts[not_last + 1] < ends[not_last]]:
-        violations.append(
-            f"{where(op + 1)} starts at {starts[op + 1]} before its predecessor ends at {ends[op]}"
-        )
 
     busy = np.flatnonzero(problem.durations > 0)
     order = busy[np.lexsort((starts[busy], problem.machines[busy]))].tolist()

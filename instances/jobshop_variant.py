@@ -19,7 +19,7 @@ import networkx as nx
 import numpy as np
 
 from instances.errors import InputError
-from instances.jobshop import Evaluation, JobShop, Schedule
+from instances.jobshop import Evaluation, JobShop, Schedule, job_order_violations
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,18 +78,9 @@ def evaluate_variant(problem: JobShopVariant, schedule: Schedule) -> Evaluation:
     if starts.shape != (shop.n_operations,):
         return Evaluation(0, [f"expected {shop.n_operations} start times, got {starts.size}"])
     starts = starts.astype(np.int64)
-    violations: list[str] = []
-
-    def where(op: int) -> str:
-        job = int(shop.job_of[op])
-        return f"job {job} operation {op - int(shop.job_starts[job])}"
-
-    for op in np.flatnonzero(starts < 0):
-        violations.append(f"{where(op)} starts at {starts[op]} < 0")
+    violations = job_order_violations(shop, starts)
+    where = shop.where
     ends = starts + shop.durations
-    following = np.flatnonzero(~shop.is_last)
-    for op in following[starts[following + 1] < ends[following]]:
-        violations.append(f"{where(op + 1)} starts at {starts[op + 1]} before its predecessor ends at {ends[op]}")
     released = problem.occupation_ends(starts)
     held = np.flatnonzero(released > starts)  # an empty occupation holds nothing
     latest = -1  # the operation holding its machine the longest so far, per machine in turn

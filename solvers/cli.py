@@ -316,17 +316,13 @@ def reschedule_command(instance, schedule, downs, fmt, blocking, swaps, unavaila
                         seed=seed)
     result = repair.result
 
-    def where(op: int) -> str:
-        job = int(shop.job_of[op])
-        return f"job {job} operation {op - int(shop.job_starts[job])}"
-
     if as_json:
         click.echo(json.dumps({**result.summary(), "frozen": repair.frozen,
                                "changed": [{"job": int(shop.job_of[op]), "operation": op - int(shop.job_starts[
                                    shop.job_of[op]]), "old": a, "new": b} for op, a, b in repair.changed]}))
     else:
         for op, a, b in repair.changed:
-            click.echo(f"{where(op)}: {a} -> {b}")
+            click.echo(f"{shop.where(op)}: {a} -> {b}")
         click.echo(summary_line(result) + f"  kept={repair.frozen}  changed={len(repair.changed)}")
     if result.solution is None:
         sys.exit(1)
