@@ -14,6 +14,7 @@ resource after r fits between r and the end. Identical subgroups are interchange
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -220,21 +221,26 @@ def build_relaxation(problem: OffloadProblem, horizon: int) -> OffloadModel:
         if need > tables.highest_free_mib():
             model.add(mode["gpu"][g] == 0)
     resident_mib = add_load_cuts(problem, model, mode, phase, relaxation=True)
-    _order_modes(model, mode, [(int(p), int(u)) for p, u in zip(problem.params, tables.update_release)])
+    _order_modes(model, mode, groups_by(list(zip(problem.params.tolist(), tables.update_release.tolist()))))
     model.minimize(phase)
     return OffloadModel(model, mode, [], [], [], phase, resident_mib)
+
+
+def groups_by(keys: list) -> list[list[int]]:
+    """Indices with equal keys, each group in index order."""
+    groups: dict = {}
+    for g, key in enumerate(keys):
+        groups.setdefault(key, []).append(g)
+    return list(groups.values())
 
 
 def identical_groups(problem: OffloadProblem) -> list[list[int]]:
     """Subgroups that can trade places: equal size, gradient-ready and update times."""
     tables = problem.tables
-    groups: dict[tuple, list[int]] = {}
-    for g, key in enumerate(zip(problem.params.tolist(), tables.release.tolist(), tables.update_release.tolist())):
-        groups.setdefault(key, []).append(g)
-    return list(groups.values())
+    return groups_by(list(zip(problem.params.tolist(), tables.release.tolist(), tables.update_release.tolist())))
 
 
-MODE_RANK = {"cpu": 2, "resident": 1, "gpu": 0}
+MODE_RANK = {"cpu": 2, "resident": 1, "gpu": 0}  # the order the symmetry breaking keeps within a group
 
 
 def canonical(problem: OffloadProblem, plan: OffloadPlan) -> OffloadPlan:
@@ -253,26 +259,22 @@ def canonical(problem: OffloadProblem, plan: OffloadPlan) -> OffloadPlan:
     return OffloadPlan(tuple(modes), starts)
 
 
-def _order_modes(model: cp_model.CpModel, mode: dict, keys: list) -> list[tuple[int, int]]:
-    """Among subgroups with equal keys (interchangeable ones), cpu first, then resident, then gpu.
-    Returns the ordered pairs."""
-    last: dict = {}
-    pairs = []
-    for g, key in enumerate(keys):
-        f = last.get(key)
-        last[key] = g
-        if f is not None:
-            model.add(2 * mode["cpu"][f] + mode["resident"][f] >= 2 * mode["cpu"][g] + mode["resident"][g])
-            pairs.append((f, g))
+def _order_modes(model: cp_model.CpModel, mode: dict, groups: list[list[int]]) -> list[tuple[int, int]]:
+    """Within each group of interchangeable subgroups, modes in MODE_RANK order. Returns the
+    ordered pairs (consecutive members)."""
+    def rank(g: int):
+        return sum(weight * mode[m][g] for m, weight in MODE_RANK.items() if weight)
+
+    pairs = [(f, g) for members in groups for f, g in itertools.pairwise(members)]
+    for f, g in pairs:
+        model.add(rank(f) >= rank(g))
     return pairs
 
 
 def _order_identical(problem: OffloadProblem, model: cp_model.CpModel, mode: dict, cpu_starts, gpu_starts) -> None:
-    """Subgroups with equal size and release times can trade places: keep cpu ones first, then
-    resident, then gpu, and each mode's in start order."""
-    tables = problem.tables
-    keys = [(int(p), int(r), int(u)) for p, r, u in zip(problem.params, tables.release, tables.update_release)]
-    for f, g in _order_modes(model, mode, keys):
+    """Identical subgroups can trade places: keep cpu ones first, then resident, then gpu, and each
+    mode's in start order."""
+    for f, g in _order_modes(model, mode, identical_groups(problem)):
         for m, starts in (("cpu", cpu_starts), ("gpu", gpu_starts), ("resident", gpu_starts)):
             index = 1 if m == "resident" else 0
             model.add(starts[f][index] <= starts[g][index]).only_enforce_if([mode[m][f], mode[m][g]])

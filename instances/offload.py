@@ -32,6 +32,7 @@ import numpy as np
 
 from instances.errors import InputError
 from instances.validation import LARGEST
+from instances.validation import number as _number
 
 MODES = ("cpu", "gpu", "resident")
 TICKS_PER_MS = 1000  # integer time unit: microseconds
@@ -213,11 +214,6 @@ class OffloadEvaluation:
         return self.peak_mib * MIB / GB
 
 
-def free_mib_at(tables: OffloadTables, tick: int) -> int:
-    """Free memory at `tick` (the step in force then)."""
-    return int(tables.capacity_mib[bisect.bisect_right(tables.capacity_times.tolist(), tick) - 1])
-
-
 def memory_intervals(problem: OffloadProblem, plan: OffloadPlan, phase: int) -> list[tuple[int, int, int]]:
     """(from, to, MiB) of every state on the GPU: a gpu subgroup from its upload to its download, a
     resident one from 0 to the end of the phase (and beyond: it stays)."""
@@ -283,15 +279,15 @@ def evaluate(problem: OffloadProblem, plan: OffloadPlan) -> OffloadEvaluation:
             if s2 < e1:
                 violations.append(f"{resource}: subgroups {g1} and {g2} overlap at {s2}")
     times, used = memory_curve(problem, plan, phase)
-    checkpoints = sorted(set(times.tolist()) | set(tables.capacity_times.tolist()))
+    change_times, step_times = times.tolist(), tables.capacity_times.tolist()
     peak = 0
-    for tick in checkpoints:
-        in_use = int(used[bisect.bisect_right(times.tolist(), tick) - 1])
+    for tick in sorted(set(change_times) | set(step_times)):
+        in_use = int(used[bisect.bisect_right(change_times, tick) - 1])
+        free = int(tables.capacity_mib[bisect.bisect_right(step_times, tick) - 1])
         if tick < phase or tick == 0:
             peak = max(peak, in_use)
-        if in_use > free_mib_at(tables, tick):
-            violations.append(f"GPU memory: {in_use} MiB of state at {tick / TICKS_PER_MS:g} ms, "
-                              f"{free_mib_at(tables, tick)} MiB free")
+        if in_use > free:
+            violations.append(f"GPU memory: {in_use} MiB of state at {tick / TICKS_PER_MS:g} ms, {free} MiB free")
             break
     busy = {resource: sum(e - s for s, e, _ in items) for resource, items in jobs.items()}
     return OffloadEvaluation(not violations, phase, peak, violations, busy)
@@ -449,17 +445,11 @@ def _place_chain(calendars: dict[str, _Calendar], steps: tuple, ready: int, upda
 
 # --- JSON -----------------------------------------------------------------------------------------
 
-def _number(value: object, what: str, source: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{what} must be a number, got {value!r}", source=source)
-    return float(value)
-
-
 def _positive(value: object, what: str, source: str) -> float:
-    number = _number(value, what, source)
-    if number <= 0:
-        raise InputError(f"{what} must be positive, got {number:g}", source=source)
-    return number
+    found = _number(value, what, source)
+    if found <= 0:
+        raise InputError(f"{what} must be positive, got {found:g}", source=source)
+    return found
 
 
 def _free_memory(value: object, source: str) -> tuple[tuple[float, float], ...]:

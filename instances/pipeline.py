@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from instances.errors import InputError
-from instances.validation import integer
+from instances.validation import integer, number
 
 SCHEDULES = ("1f1b", "interleaved", "gpipe")
 TICKS_PER_MS = 1000  # integer time unit: microseconds
@@ -238,11 +238,7 @@ def _check_problem(problem: PipelineProblem) -> None:
 # --- JSON ---------------------------------------------------------------------------------------
 
 def _number(value: object, what: str, source: str, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{what} must be a number, got {value!r}", source=source)
-    if value < minimum:
-        raise InputError(f"{what} is {value}, it must not be below {minimum:g}", source=source)
-    return float(value)
+    return number(value, what, source, minimum)
 
 
 def _count(value: object, what: str, source: str, minimum: int = 1) -> int:

@@ -31,3 +31,12 @@ def integer(value: object, what: str, source: str | None = None, line: int | Non
     if abs(number) > LARGEST:
         raise InputError(f"{what} {number} is too large (at most 2^53)", source=source, line=line)
     return number
+
+
+def number(value: object, what: str, source: str | None = None, minimum: float | None = None) -> float:
+    """A finite JSON number (not a boolean, not a string), at least `minimum` when given."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{what} must be a number, got {value!r}", source=source)
+    if minimum is not None and value < minimum:
+        raise InputError(f"{what} is {value}, it must not be below {minimum:g}", source=source)
+    return float(value)
