@@ -173,11 +173,11 @@ class Evaluation:
         return not self.violations
 
 
-def job_order_violations(problem: JobShop, starts: np.ndarray) -> list[str]:
+def job_order_violations(problem: JobShop, starts: np.ndarray, ends: np.ndarray | None = None) -> list[str]:
     """What every job shop variant checks first: starts >= 0, and each operation after its job
-    predecessor's end."""
+    predecessor's end (start + duration unless `ends` says otherwise, as when shutdowns pause it)."""
     violations = [f"{problem.where(op)} starts at {starts[op]} < 0" for op in np.flatnonzero(starts < 0)]
-    ends = starts + problem.durations
+    ends = starts + problem.durations if ends is None else ends
     not_last = np.flatnonzero(~problem.is_last)
     for op in not_last[starts[not_last + 1] < ends[not_last]]:
         violations.append(f"{problem.where(op + 1)} starts at {starts[op + 1]} before its predecessor ends at "

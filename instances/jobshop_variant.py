@@ -8,7 +8,9 @@ without, moves at one instant must happen in some order, each into a machine alr
 
 Unavailability: no operation is processed on a machine during one of its windows (a job may still
 wait, finished, on a machine that is down). Frozen operations keep their given start and, having
-started before the window was known, are exempt from it.
+started before the window was known, are exempt from it. Planned windows must not be crossed; random
+shutdowns (`resume`) interrupt whatever runs and it resumes when the machine is back, so an
+operation ends once its duration of up-time has passed (`resumed_end`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class JobShopVariant:
     unavailable: tuple[tuple[int, int, int], ...] = ()  # (machine, from, to): down during [from, to)
     frozen: tuple[tuple[int, int], ...] = ()  # (operation, start): kept as they are
     now: int = 0  # no operation that is not frozen starts before this
+    resume: bool = False  # windows are random shutdowns: processing pauses through them, not planned around
+    shutdown_probability: float = 0.0  # machines stop at random (per machine and time unit): a rule reacts as they come
 
     def __post_init__(self) -> None:
         for machine, start, end in self.unavailable:
@@ -41,6 +45,9 @@ class JobShopVariant:
             if start < 0 or end <= start:
                 raise InputError(f"machine {machine}: a window must run forward from time 0 or later, "
                                  f"got [{start}, {end})", source=self.shop.name)
+        if not 0 <= self.shutdown_probability < 1:
+            raise InputError(f"the shutdown probability must lie in [0, 1), got {self.shutdown_probability}",
+                             source=self.shop.name)
 
     @property
     def name(self) -> str:
@@ -51,17 +58,40 @@ class JobShopVariant:
         return self.shop.size
 
     @property
+    def lower_bound(self) -> int:
+        """The job shop's bound: blocking and windows only ever make schedules longer."""
+        return self.shop.lower_bound
+
+    @property
     def label(self) -> str:
         """What the variant is, for summaries."""
         parts = ["blocking" + ("+swaps" if self.swaps else ", no swaps")] if self.blocking else ["classic"]
         if self.unavailable:
-            parts.append(f"{len(self.unavailable)} windows")
+            parts.append(f"{len(self.unavailable)} {'shutdowns' if self.resume else 'windows'}")
+        elif self.shutdown_probability:
+            parts.append(f"random shutdowns q={self.shutdown_probability:g}")
         return ", ".join(parts)
+
+    def processing_ends(self, starts: np.ndarray) -> np.ndarray:
+        """When each operation finishes processing: start + duration, stretched through the
+        shutdowns it meets when windows are random shutdowns."""
+        shop = self.shop
+        ends = starts + shop.durations
+        if not (self.resume and self.unavailable):
+            return ends
+        windows: dict[int, list[tuple[int, int]]] = {}
+        for machine, start, end in sorted(self.unavailable):
+            windows.setdefault(machine, []).append((start, end))
+        frozen = dict(self.frozen)
+        for op in np.flatnonzero(np.isin(shop.machines, list(windows))).tolist():
+            if op not in frozen:
+                ends[op] = resumed_end(windows[int(shop.machines[op])], int(starts[op]), int(shop.durations[op]))
+        return ends
 
     def occupation_ends(self, starts: np.ndarray) -> np.ndarray:
         """When each operation's machine is released: its job's next start when blocking, else its end."""
         shop = self.shop
-        ends = starts + shop.durations
+        ends = self.processing_ends(starts)
         if self.blocking:
             following = np.flatnonzero(~shop.is_last)
             ends = ends.copy()
@@ -69,18 +99,37 @@ class JobShopVariant:
         return ends
 
 
+def resumed_end(windows: list[tuple[int, int]], start: int, duration: int) -> int:
+    """When `duration` units of work begun at `start` end on a machine that stops during `windows`
+    ([down, up) pairs sorted by down; the work pauses while the machine is down). An empty
+    operation ends where it starts."""
+    time, left = start, duration
+    for down, up in windows:
+        if left == 0:
+            break
+        if up <= time:
+            continue
+        if down > time:
+            work = min(left, down - time)
+            time, left = time + work, left - work
+            if left == 0:
+                break
+        time = max(time, up)
+    return time + left
+
+
 def evaluate_variant(problem: JobShopVariant, schedule: Schedule) -> Evaluation:
     """Check a schedule against the variant's rules, independently of any solver: the job shop's
     precedences, no two occupations overlapping on a machine, no cycle of simultaneous moves without
-    swaps, no processing in a window, frozen starts kept."""
+    swaps, no processing in a planned window (shutdowns pause it instead), frozen starts kept."""
     shop = problem.shop
     starts = np.asarray(schedule.starts)
     if starts.shape != (shop.n_operations,):
         return Evaluation(0, [f"expected {shop.n_operations} start times, got {starts.size}"])
     starts = starts.astype(np.int64)
-    violations = job_order_violations(shop, starts)
+    ends = problem.processing_ends(starts)
+    violations = job_order_violations(shop, starts, ends)
     where = shop.where
-    ends = starts + shop.durations
     released = problem.occupation_ends(starts)
     held = np.flatnonzero(released > starts)  # an empty occupation holds nothing
     latest = -1  # the operation holding its machine the longest so far, per machine in turn
@@ -93,7 +142,7 @@ def evaluate_variant(problem: JobShopVariant, schedule: Schedule) -> Evaluation:
     if problem.blocking and not problem.swaps:
         violations += _swap_cycles(problem, starts, released)
     frozen = dict(problem.frozen)
-    for machine, start, end in problem.unavailable:
+    for machine, start, end in () if problem.resume else problem.unavailable:
         for op in np.flatnonzero(shop.machines == machine).tolist():
             if op not in frozen and shop.durations[op] > 0 and starts[op] < end and ends[op] > start:
                 violations.append(f"machine {machine} is down over [{start}, {end}), {where(op)} runs "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from learned_pdr.blocking_simulator import BlockingSimulator
 from learned_pdr.simulator import DispatchSimulator
 
 CANDIDATE_FEATURES = (
@@ -32,6 +33,18 @@ CANDIDATE_FEATURES = (
     "bound_after",  # job bound of the conflict set if this one goes first, over the best such choice
     "bound_increase",  # how far that bound exceeds every unfinished job's current bound
 )
+# Blocking job shops add what blocking turns on: will the job, once done here, find its next machine
+# taken (and so block this one), and how many jobs compete for that machine.
+BLOCKING_FEATURES = (
+    *CANDIDATE_FEATURES,
+    "next_machine_held",  # 1 when another job is on the machine of the job's following operation
+    "next_machine_queue",  # unfinished jobs whose next operation is on that machine, over the number of jobs
+)
+
+
+def features_for(variant: str) -> tuple[str, ...]:
+    """The features a rule for `variant` ("classic" or "blocking") reads."""
+    return BLOCKING_FEATURES if variant == "blocking" else CANDIDATE_FEATURES
 
 
 class FeatureScales:
@@ -48,8 +61,10 @@ class FeatureScales:
         self.next_machine[problem.is_last] = -1
 
 
-def candidate_features(sim: DispatchSimulator, jobs: np.ndarray, scales: FeatureScales) -> np.ndarray:
-    """One row per candidate job, one column per name in CANDIDATE_FEATURES (float64)."""
+def candidate_features(sim: DispatchSimulator | BlockingSimulator, jobs: np.ndarray,
+                       scales: FeatureScales) -> np.ndarray:
+    """One row per candidate job, one column per name in CANDIDATE_FEATURES, or in BLOCKING_FEATURES
+    on the blocking simulator (float64)."""
     problem = sim.problem
     machine = sim.candidate_machine[jobs]
     earliest = sim.earliest[jobs]
@@ -57,9 +72,15 @@ def candidate_features(sim: DispatchSimulator, jobs: np.ndarray, scales: Feature
     following = scales.next_machine[sim.next_op[jobs]]
     following_work = np.where(following >= 0, sim.machine_remaining_work[np.maximum(following, 0)], 0)
     unfinished = sim.candidate_machine >= 0
-    queue = np.bincount(sim.candidate_machine[unfinished], minlength=problem.n_machines)[machine]
+    queues = np.bincount(sim.candidate_machine[unfinished], minlength=problem.n_machines)
+    queue = queues[machine]
     after = bound_after(earliest, sim.candidate_duration[jobs], remaining_work)
     current = float(np.max(sim.earliest[unfinished] + sim.remaining_work[unfinished]))
+    blocking = []
+    if isinstance(sim, BlockingSimulator):
+        has_next = following >= 0
+        blocking = [has_next & (sim.holder[np.maximum(following, 0)] >= 0),
+                    np.where(has_next, queues[np.maximum(following, 0)], 0) / problem.n_jobs]
     return np.column_stack([
         sim.candidate_duration[jobs] / scales.duration,
         remaining_work / scales.job_work,
@@ -73,7 +94,8 @@ def candidate_features(sim: DispatchSimulator, jobs: np.ndarray, scales: Feature
         np.full(len(jobs), sim.scheduled / problem.n_operations),
         (after - after.min()) / scales.duration,
         np.maximum(after - current, 0) / scales.duration,
-    ])
+        *blocking,
+    ]).astype(np.float64)
 
 
 def _max_of_others(values: np.ndarray) -> np.ndarray:

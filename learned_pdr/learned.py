@@ -16,11 +16,13 @@ import numpy as np
 
 from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
-from learned_pdr.features import FeatureScales, candidate_features
+from instances.jobshop_variant import JobShopVariant
+from learned_pdr.blocking_simulator import RandomShutdowns, simulator_for
+from learned_pdr.features import FeatureScales, candidate_features, features_for
 from learned_pdr.policy import Policy
-from learned_pdr.simulator import DispatchSimulator
 
 DEFAULT_WEIGHTS = "default.npz"  # in learned_pdr/weights/, with its provenance beside it
+BLOCKING_WEIGHTS = "blocking.npz"  # the rule trained on blocking job shops (`train-pdr --variant blocking`)
 SAMPLE_TEMPERATURES = (0.3, 2.0)  # the sharpest and the flattest of `sample_best`'s spread
 
 
@@ -38,10 +40,11 @@ class Trajectory:
         return np.vstack(self.features), starts, starts + np.asarray(self.chosen, dtype=np.int64)
 
 
-def rollout(problem: JobShop, policy: Policy, *, temperature: float = 0.0, rng: np.random.Generator | None = None,
-            non_delay: bool = False, record: bool = False) -> tuple[Schedule, Trajectory | None]:
-    """One schedule: greedy when `temperature` is 0, else sampled with `rng`."""
-    sim = DispatchSimulator(problem, non_delay)
+def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: float = 0.0,
+            rng: np.random.Generator | None = None, non_delay: bool = False, record: bool = False,
+            shutdowns: RandomShutdowns | None = None) -> tuple[Schedule, Trajectory | None, int]:
+    """One schedule and its makespan: greedy when `temperature` is 0, else sampled with `rng`."""
+    sim = simulator_for(problem, non_delay, shutdowns)
     scales = FeatureScales(sim)
     trajectory = Trajectory() if record else None
     while not sim.done:
@@ -62,34 +65,36 @@ def rollout(problem: JobShop, policy: Policy, *, temperature: float = 0.0, rng: 
             trajectory.features.append(x)
             trajectory.chosen.append(pick)
         sim.step(int(jobs[pick]))
-    return sim.schedule(), trajectory
+    return sim.schedule(), trajectory, sim.makespan
 
 
-def sample_best(problem: JobShop, policy: Policy, samples: int, seed: int = 0, non_delay: bool = False,
-                temperatures: tuple[float, float] = SAMPLE_TEMPERATURES) -> Schedule:
+def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int, seed: int = 0,
+                non_delay: bool = False, temperatures: tuple[float, float] = SAMPLE_TEMPERATURES) -> Schedule:
     """The shortest of a greedy schedule and `samples - 1` sampled ones (temperatures spread
     geometrically from the first of `temperatures` to the second)."""
-    best, _ = rollout(problem, policy, non_delay=non_delay)
-    best_makespan = problem.makespan_of(best.starts)
+    best, _, best_makespan = rollout(problem, policy, non_delay=non_delay)
     rng = np.random.default_rng(seed)
     for temperature in np.geomspace(*temperatures, num=max(samples - 1, 0)):
-        schedule, _ = rollout(problem, policy, temperature=float(temperature), rng=rng, non_delay=non_delay)
-        makespan = problem.makespan_of(schedule.starts)
+        schedule, _, makespan = rollout(problem, policy, temperature=float(temperature), rng=rng, non_delay=non_delay)
         if makespan < best_makespan:
             best, best_makespan = schedule, makespan
     return best
 
 
-def default_weights_path() -> Path:
-    return Path(str(resources.files("learned_pdr") / "weights" / DEFAULT_WEIGHTS))
+def default_weights_path(variant: str = "classic") -> Path:
+    """The shipped weights for job shops (`classic`) or for blocking job shops (`blocking`)."""
+    name = BLOCKING_WEIGHTS if variant == "blocking" else DEFAULT_WEIGHTS
+    return Path(str(resources.files("learned_pdr") / "weights" / name))
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """The shipped policy, or the weights at `path` (from `cpsched train-pdr`)."""
-    if path is None and not default_weights_path().exists():
-        raise InputError("this installation has no trained weights for the learned rule; train some with "
-                         "`cpsched train-pdr --out weights.npz` and pass `--weights weights.npz`")
-    return Policy.load(path if path is not None else default_weights_path())
+def load_policy(path: str | Path | None = None, variant: str = "classic") -> Policy:
+    """The shipped policy for `variant`, or the weights at `path` (from `cpsched train-pdr`)."""
+    if path is None and not default_weights_path(variant).exists():
+        flag = "" if variant == "classic" else f" --variant {variant}"
+        raise InputError(f"this installation has no trained weights for the learned rule on {variant} job shops; "
+                         f"train some with `cpsched train-pdr{flag} --out weights.npz` and pass "
+                         "`--weights weights.npz`")
+    return Policy.load(path if path is not None else default_weights_path(variant))
 
 
 LEARNED = "pdr"  # the learned rule, greedy: `--method pdr`, `--warm-start pdr`
@@ -111,10 +116,21 @@ def learned_samples(spec: str) -> int | None:
     return int(count)
 
 
-def learned_dispatch(problem: JobShop, samples: int = 1, seed: int = 0, weights: str | Path | None = None) -> Schedule:
-    """The learned rule's schedule: greedy, or the best of `samples` rollouts."""
-    policy = load_policy(weights)
-    non_delay = bool(policy.metadata.get("config", {}).get("non_delay", False))
+def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: int = 0,
+                     weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None) -> Schedule:
+    """The learned rule's schedule: greedy, or the best of `samples` rollouts (not under random
+    shutdowns: keeping the best of several runs would need to know the shutdowns in advance)."""
+    if samples > 1 and shutdowns is not None:
+        raise InputError("pdr-sample keeps the best of several runs, which needs the shutdowns known in advance; "
+                         "under random shutdowns use the greedy rule, pdr")
+    blocking = isinstance(problem, JobShopVariant)
+    variant = "blocking" if blocking else "classic"
+    policy = load_policy(weights, variant)
+    if policy.features != features_for(variant):
+        trained_for = "blocking" if policy.features == features_for("blocking") else "classic"
+        raise InputError(f"{weights}: these weights are for {trained_for} job shops, not {variant} ones; train "
+                         f"some with `cpsched train-pdr --variant {variant}`")
+    non_delay = blocking or bool(policy.metadata.get("config", {}).get("non_delay", False))
     if samples <= 1:
-        return rollout(problem, policy, non_delay=non_delay)[0]
+        return rollout(problem, policy, non_delay=non_delay, shutdowns=shutdowns)[0]
     return sample_best(problem, policy, samples, seed, non_delay)

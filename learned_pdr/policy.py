@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from instances.errors import InputError
-from learned_pdr.features import CANDIDATE_FEATURES
+from learned_pdr.features import BLOCKING_FEATURES, CANDIDATE_FEATURES
 
 PARAMETERS = ("w1", "b1", "w2", "b2", "w3")
 
@@ -33,17 +33,17 @@ class Policy:
     metadata: dict = field(default_factory=dict)
 
     @classmethod
-    def initial(cls, seed: int, hidden: int = 32) -> Policy:
+    def initial(cls, seed: int, hidden: int = 32, features: tuple[str, ...] = CANDIDATE_FEATURES) -> Policy:
         """Random weights (Glorot-uniform), the same for the same seed."""
         rng = np.random.default_rng(seed)
-        inputs = 3 * len(CANDIDATE_FEATURES)
+        inputs = 3 * len(features)
 
         def glorot(rows: int, cols: int) -> np.ndarray:
             limit = np.sqrt(6.0 / (rows + cols))
             return rng.uniform(-limit, limit, size=(rows, cols))
 
         return cls({"w1": glorot(inputs, hidden), "b1": np.zeros(hidden), "w2": glorot(hidden, hidden),
-                    "b2": np.zeros(hidden), "w3": glorot(hidden, 1)[:, 0]})
+                    "b2": np.zeros(hidden), "w3": glorot(hidden, 1)[:, 0]}, features)
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """Scores of one decision's candidates (rows of `x`); higher is dispatched first."""
@@ -63,9 +63,10 @@ class Policy:
         except (OSError, KeyError, ValueError) as error:
             raise InputError(f"{path}: not a cpsched policy file ({error})") from None
         features = tuple(header.get("features", ()))
-        if features != CANDIDATE_FEATURES:
+        if features not in (CANDIDATE_FEATURES, BLOCKING_FEATURES):
             raise InputError(f"{path}: trained on features {list(features)}, this version computes "
-                             f"{list(CANDIDATE_FEATURES)}; retrain with `cpsched train-pdr`")
+                             f"{list(CANDIDATE_FEATURES)} (and two more for blocking); retrain with "
+                             "`cpsched train-pdr`")
         return cls(params, features, header.get("metadata", {}))
 
 

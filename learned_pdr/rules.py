@@ -15,10 +15,12 @@ import numpy as np
 
 from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
+from instances.jobshop_variant import JobShopVariant
+from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
 from learned_pdr.learned import LEARNED, default_weights_path, learned_dispatch, learned_samples
 from learned_pdr.simulator import DispatchSimulator
 
-Rule = Callable[[DispatchSimulator, np.ndarray, np.random.Generator], np.ndarray]
+Rule = Callable[[DispatchSimulator | BlockingSimulator, np.ndarray, np.random.Generator], np.ndarray]
 
 
 def _flow_due_date_per_work(sim: DispatchSimulator, jobs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -66,27 +68,30 @@ def check_spec(spec: str) -> str:
     return spec
 
 
-def dispatch(problem: JobShop, rule: str = "mwkr", non_delay: bool = True, seed: int = 0) -> Schedule:
-    """The schedule the named rule builds (`seed` feeds the `random` rule)."""
+def dispatch(problem: JobShop | JobShopVariant, rule: str = "mwkr", non_delay: bool = True, seed: int = 0,
+             shutdowns: RandomShutdowns | None = None) -> Schedule:
+    """The schedule the named rule builds (`seed` feeds the `random` rule); a blocking job shop is
+    dispatched on its own simulator, meeting `shutdowns` as they happen."""
     if rule not in RULES:
         raise ValueError(f"unknown rule '{rule}'; choose one of {', '.join(RULES)}")
     score = RULES[rule]
     rng = np.random.default_rng(seed)
-    sim = DispatchSimulator(problem, non_delay)
+    sim = simulator_for(problem, non_delay, shutdowns)
     while not sim.done:
         jobs = sim.candidates()
         sim.step(int(jobs[np.argmin(score(sim, jobs, rng))]) if len(jobs) > 1 else int(jobs[0]))
     return sim.schedule()
 
 
-def dispatch_spec(problem: JobShop, spec: str, seed: int = 0, weights: str | Path | None = None) -> Schedule:
+def dispatch_spec(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, weights: str | Path | None = None,
+                  shutdowns: RandomShutdowns | None = None) -> Schedule:
     """The schedule of a rule spec as users write it: a static rule (`mwkr`, `spt:active`) or the
     learned one (`pdr`, `pdr-sample:32`; `weights` picks a policy file other than the shipped one)."""
     samples = learned_samples(spec)
     if samples is not None:
-        return learned_dispatch(problem, samples, seed, weights)
+        return learned_dispatch(problem, samples, seed, weights, shutdowns)
     rule, non_delay = parse_rule(spec)
-    return dispatch(problem, rule, non_delay, seed)
+    return dispatch(problem, rule, non_delay, seed, shutdowns)
 
 
 LEARNED_COST = 8  # a learned greedy schedule costs about 6x a static rule's (docs/benchmarks.md), with margin

@@ -60,6 +60,11 @@ class DispatchSimulator:
     def done(self) -> bool:
         return self.scheduled == self.problem.n_operations
 
+    @property
+    def makespan(self) -> int:
+        """When the last operation scheduled so far ends."""
+        return int(self.job_ready.max())
+
     def candidates(self) -> np.ndarray:
         """The jobs (ascending) whose next operation may be dispatched now."""
         if self._conflict is None:

@@ -23,11 +23,15 @@ import numpy as np
 from instances.errors import InputError
 from instances.generators import random_jobshop
 from instances.jobshop import JobShop
+from instances.jobshop_variant import JobShopVariant
+from learned_pdr.blocking_simulator import RandomShutdowns
+from learned_pdr.features import features_for
 from learned_pdr.learned import rollout
 from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
 
 TRAINING_SIZES = ((6, 6), (10, 10), (15, 10), (15, 15), (20, 10), (20, 15), (20, 20), (30, 15), (30, 20))
 VALIDATION_SIZES = ((10, 10), (15, 15), (20, 20), (30, 20))
+VARIANTS = ("classic", "blocking")
 VALIDATION_SEED = 1_000_000  # validation instances are seeds 1,000,000 + i: disjoint from training draws
 
 
@@ -44,6 +48,18 @@ class TrainingConfig:
     validate_every: int = 50
     validation_per_size: int = 5  # 20 instances: the choice of the best weights is not noise
     sizes: tuple[tuple[int, int], ...] = TRAINING_SIZES
+    variant: str = "classic"  # or "blocking": blocking job shops with swaps, on their own simulator
+    shutdowns: tuple[float, ...] = ()  # blocking: each training instance meets one of these shutdown probabilities
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise InputError(f"unknown variant '{self.variant}'; choose {' or '.join(VARIANTS)}")
+        if self.shutdowns and self.variant != "blocking":
+            raise InputError("random shutdowns apply to the blocking variant (--variant blocking)")
+        if any(not 0 <= q < 1 for q in self.shutdowns):
+            raise InputError(f"shutdown probabilities must lie in [0, 1), got {list(self.shutdowns)}")
+        if self.variant == "blocking" and not self.non_delay:
+            raise InputError("blocking dispatch is non-delay; train it with non_delay=True")
 
 
 @dataclass
@@ -79,33 +95,44 @@ class TrainingState:
     seconds: float = 0.0  # training time so far, over all sessions
 
 
-def training_instance(config: TrainingConfig, update: int, slot: int) -> JobShop:
+def as_variant(config: TrainingConfig, shop: JobShop) -> JobShop | JobShopVariant:
+    """The problem the rule is trained on: the job shop itself, or its blocking version."""
+    return JobShopVariant(shop, blocking=True, swaps=True) if config.variant == "blocking" else shop
+
+
+def training_instance(config: TrainingConfig, update: int, slot: int) -> JobShop | JobShopVariant:
     rng = np.random.default_rng([config.seed, update, slot])
     n_jobs, n_machines = config.sizes[rng.integers(len(config.sizes))]
-    return random_jobshop(n_jobs, n_machines, int(rng.integers(2**31)), name=f"train{update}.{slot}")
+    shop = random_jobshop(n_jobs, n_machines, int(rng.integers(2**31)), name=f"train{update}.{slot}")
+    return as_variant(config, shop)
 
 
-def validation_set(config: TrainingConfig) -> list[JobShop]:
-    return [random_jobshop(n, m, VALIDATION_SEED + k * 100 + i, name=f"val{n}x{m}.{i}")
+def validation_set(config: TrainingConfig) -> list[JobShop | JobShopVariant]:
+    return [as_variant(config, random_jobshop(n, m, VALIDATION_SEED + k * 100 + i, name=f"val{n}x{m}.{i}"))
             for k, (n, m) in enumerate(VALIDATION_SIZES) for i in range(config.validation_per_size)]
 
 
-def greedy_gap(policy: Policy, problems: list[JobShop], non_delay: bool) -> float:
-    """Mean of greedy makespan / lower bound - 1 over `problems`."""
-    gaps = [problem.makespan_of(rollout(problem, policy, non_delay=non_delay)[0].starts) / problem.lower_bound - 1
-            for problem in problems]
+def greedy_gap(policy: Policy, problems: list[JobShop | JobShopVariant], non_delay: bool) -> float:
+    """Mean of greedy makespan / lower bound - 1 over `problems` (no shutdowns)."""
+    gaps = [rollout(problem, policy, non_delay=non_delay)[2] / problem.lower_bound - 1 for problem in problems]
     return float(np.mean(gaps))
 
 
-def policy_gradient(policy: Policy, problem: JobShop, config: TrainingConfig,
+def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: TrainingConfig,
                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], float]:
-    """K sampled rollouts of `problem`; the REINFORCE gradient (mean over rollouts) and their
-    mean makespan over the lower bound."""
+    """K sampled rollouts of `problem`, all meeting the same shutdowns (one of `config.shutdowns`,
+    if any, drawn with `rng`); the REINFORCE gradient (mean over rollouts) and their mean makespan
+    over the lower bound."""
+    shutdowns = None
+    if config.shutdowns:
+        probability = config.shutdowns[rng.integers(len(config.shutdowns))]
+        if probability:
+            shutdowns = RandomShutdowns.for_shop(problem.shop, probability, int(rng.integers(2**31)))
     makespans, trajectories = [], []
     for _ in range(config.rollouts):
-        schedule, trajectory = rollout(problem, policy, temperature=1.0, rng=rng, non_delay=config.non_delay,
-                                       record=True)
-        makespans.append(problem.makespan_of(schedule.starts))
+        _, trajectory, makespan = rollout(problem, policy, temperature=1.0, rng=rng, non_delay=config.non_delay,
+                                          record=True, shutdowns=shutdowns)
+        makespans.append(makespan)
         trajectories.append(trajectory)
     makespans = np.asarray(makespans, dtype=np.float64)
     advantages = (makespans.mean() - makespans) / problem.lower_bound
@@ -149,7 +176,9 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
         raise InputError(f"{path}: not a training checkpoint ({error}); delete it to start afresh") from None
     saved = header["config"]
     saved["sizes"] = tuple(tuple(size) for size in saved["sizes"])
-    if saved != dataclasses.asdict(config) | {"sizes": config.sizes}:
+    saved["shutdowns"] = tuple(saved.get("shutdowns", ()))
+    saved.setdefault("variant", "classic")  # checkpoints from before the blocking variant
+    if saved != dataclasses.asdict(config) | {"sizes": config.sizes, "shutdowns": config.shutdowns}:
         raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
                          f"use another --out or delete it")
 
@@ -157,8 +186,8 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     adam = Adam(config.learning_rate, group("first_"), group("second_"), header["adam_steps"])
-    return TrainingState(Policy(group("param_")), adam, header["update"], group("best_") or None,
-                         header["best_gap"], header["curve"], header["seconds"])
+    return TrainingState(Policy(group("param_"), features_for(config.variant)), adam, header["update"],
+                         group("best_") or None, header["best_gap"], header["curve"], header["seconds"])
 
 
 def train(
@@ -177,7 +206,8 @@ def train(
     if checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, config)
     else:
-        state = TrainingState(Policy.initial(config.seed, config.hidden), Adam(config.learning_rate))
+        policy = Policy.initial(config.seed, config.hidden, features_for(config.variant))
+        state = TrainingState(policy, Adam(config.learning_rate))
     validation = validation_set(config)
     began, seconds_before = time.monotonic(), state.seconds
 
@@ -216,4 +246,4 @@ def train(
 def trained_policy(state: TrainingState, metadata: dict) -> Policy:
     """The best validated weights, with their provenance."""
     params = state.best_params if state.best_params is not None else state.policy.params
-    return Policy({k: v.copy() for k, v in params.items()}, metadata=metadata)
+    return Policy({k: v.copy() for k, v in params.items()}, state.policy.features, metadata)

@@ -101,8 +101,10 @@ def variant_options(command):
                         help="No buffers: a job holds its machine until its next machine takes it.")(command)
 
 
-def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, ...]):
+def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, ...], shutdown: float = 0.0):
     """The job shop with the variant's rules, or `problem` itself when no variant option is given."""
+    if shutdown and not blocking:
+        raise InputError("--shutdown applies with --blocking")
     if not (blocking or unavailable):
         if not swaps:
             raise InputError("--no-swaps applies with --blocking")
@@ -112,7 +114,8 @@ def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, .
                          "drop --blocking and --unavailable")
     if not isinstance(problem, JobShop):
         raise InputError("--blocking and --unavailable apply to job shops")
-    return JobShopVariant(problem, blocking=blocking, swaps=swaps, unavailable=tuple(map(parse_window, unavailable)))
+    return JobShopVariant(problem, blocking=blocking, swaps=swaps, unavailable=tuple(map(parse_window, unavailable)),
+                          shutdown_probability=shutdown)
 
 
 @main.command("solve")
@@ -124,7 +127,9 @@ def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, .
                    "model; lns: dispatch, then large-neighbourhood search with small CP-SAT models; "
                    "pdr: the learned dispatching rule (greedy); pdr-sample:K: the best of K of its schedules; "
                    "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
-                   "; add ':active' for an active instead of a non-delay schedule). Pipeline problems "
+                   "; add ':active' for an active instead of a non-delay schedule). Blocking job shops "
+                   "(--blocking, default cpsat): cpsat, or pdr, pdr-sample:K, pdr:RULE on the blocking "
+                   "simulator, which swaps deadlocked jobs. Pipeline problems "
                    "(default cpsat): cpsat, or one baseline: " + ", ".join(BASELINES) + ". Expert placement "
                    "(default cpsat): cpsat, or one baseline: " + ", ".join(EXPERT_BASELINES) + ". Optimizer "
                    "offload (default cpsat): cpsat, or one baseline: " + ", ".join(OFFLOAD_BASELINES) + ".")
@@ -153,10 +158,14 @@ def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, .
                    "plan as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
+@click.option("--shutdown", type=click.FloatRange(0, 1, max_open=True), default=0.0, metavar="Q",
+              help="With --blocking and a dispatching rule: each machine stops at random with probability Q per "
+                   "time unit, for up to one mean operation duration (seeded by --seed); the rule reacts as "
+                   "machines stop, the operation caught resumes when its machine is back.")
 @variant_options
 @reports_input_errors
 def solve_command(instance, fmt, method, warm_start, weights, time_limit, workers, seed, output, plot, emit, as_json,
-                  quiet, blocking, swaps, unavailable):
+                  quiet, shutdown, blocking, swaps, unavailable):
     """Solve INSTANCE: a bundled name (ta01, ft10, ...) or a file path.
 
     Prints one summary line: instance, size, makespan, the lower bound proved, the gap to that
@@ -170,6 +179,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
       cpsched solve ta01 --time-limit 10 --output ta01.json --gantt ta01.png
       cpsched solve ta71 --method pdr:mwkr
       cpsched solve ta71 --method pdr-sample:32
+      cpsched solve la01 --blocking --method pdr --shutdown 0.01 --seed 3
       cpsched solve ta71 --method cpsat-plain --warm-start mwkr
       cpsched solve big.txt --time-limit 300      (from cpsched generate)
       cpsched solve llama3.json --plot timeline.png --emit megatron   (from cpsched pipeline-profile)
@@ -183,7 +193,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
         from solvers.gantt import require_matplotlib
 
         require_matplotlib("--gantt/--plot")
-    problem = with_variant(load(instance, fmt), blocking, swaps, unavailable)
+    problem = with_variant(load(instance, fmt), blocking, swaps, unavailable, shutdown)
     if emit == "megatron" and not isinstance(problem, PipelineProblem):
         raise InputError("--emit megatron applies to pipeline problems")
     if emit and isinstance(problem, (JobShop, JobShopVariant)):
@@ -236,7 +246,9 @@ def summary_line(result: Result) -> str:
     if "found_by" in m:
         fields.append(f"found_by={m['found_by']}")
     if "variant" in m:
-        fields.append(f"variant={m['variant'].replace(' ', '_')}")
+        fields.append(f"variant={m['variant'].replace(' ', '_').replace(',', '')}")
+    if "down_time" in m:
+        fields.append(f"shutdowns={len(m['shutdowns'])}  down_time={m['down_time']}")
     return "  ".join(fields)
 
 

@@ -11,6 +11,8 @@ from cpmodels.jobshop_variant import build
 from instances.errors import InputError
 from instances.jobshop import Schedule
 from instances.jobshop_variant import JobShopVariant, evaluate_variant, sequential_schedule
+from learned_pdr.blocking_simulator import RandomShutdowns
+from learned_pdr.rules import dispatch_spec
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.result import Result
 
@@ -35,9 +37,34 @@ def variant_result(problem: JobShopVariant, schedule: Schedule | None, status: s
                   metrics)
 
 
+def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, seed: int = 0,
+                   progress: ProgressCallback | None = None, weights: str | None = None) -> Result:
+    """One dispatching rule on the blocking simulator; with a shutdown probability, machines stop at
+    random (seeded by `seed`) as the rule goes, and the schedule is checked against the shutdowns that
+    happened, which the metrics list."""
+    tracker = Tracker(time.monotonic(), progress)
+    tracker.report(bound=problem.lower_bound)
+    shutdowns = None
+    if problem.shutdown_probability:
+        shutdowns = RandomShutdowns.for_shop(problem.shop, problem.shutdown_probability, seed)
+    schedule = dispatch_spec(problem, spec, seed, weights, shutdowns)
+    happened = problem
+    if shutdowns is not None:
+        happened = shutdowns.applied_to(problem, evaluate_variant(shutdowns.applied_to(problem), schedule).makespan)
+    result = variant_result(happened, schedule, "feasible", problem.lower_bound, method, tracker)
+    tracker.report(objective=result.objective)
+    if shutdowns is not None:
+        result.metrics["shutdowns"] = [list(window) for window in happened.unavailable]
+        result.metrics["down_time"] = sum(up - down for _, down, up in happened.unavailable)
+    return result
+
+
 def solve_cpsat(problem: JobShopVariant, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
                 progress: ProgressCallback | None = None, **_options) -> Result:
     """CP-SAT from the one-job-at-a-time schedule (feasible for every variant, so never worse)."""
+    if problem.shutdown_probability:
+        raise InputError("CP-SAT plans ahead and cannot react to random shutdowns; use a dispatching rule "
+                         "(--method pdr or pdr:RULE)")
     started = time.monotonic()
     tracker = Tracker(started, progress)
     first = sequential_schedule(problem)

@@ -66,9 +66,12 @@ def methods_for(problem: object) -> dict[str, Method]:
     return family
 
 
+DISPATCHING_FAMILIES = (JobShop, JobShopVariant)  # the families dispatching rules and the learned rule serve
+
+
 def method_names(family: type = JobShop) -> list[str]:
     """Every method name a user may give, dispatching rules included."""
-    if family is not JobShop:
+    if family not in DISPATCHING_FAMILIES:
         return list(METHODS[family])
     return [*METHODS[family], LEARNED, f"{LEARNED_SAMPLED}K", *(f"{DISPATCH_PREFIX}{rule}" for rule in RULES)]
 
@@ -79,9 +82,9 @@ def check_method(name: str, family: type = JobShop) -> str:
     sweep refuse a typo before it runs anything."""
     if name in METHODS[family]:
         return name
-    if family is JobShop and learned_samples(name) is not None:
+    if family in DISPATCHING_FAMILIES and learned_samples(name) is not None:
         return name
-    if family is JobShop and name.startswith(DISPATCH_PREFIX):
+    if family in DISPATCHING_FAMILIES and name.startswith(DISPATCH_PREFIX):
         parse_rule(name[len(DISPATCH_PREFIX):])
         return name
     raise InputError(f"unknown method '{name}'; choose one of {', '.join(method_names(family))}")
@@ -113,7 +116,7 @@ def solve(
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
     is_learned = learned_samples(name) is not None
-    if (name.startswith(DISPATCH_PREFIX) or is_learned) and isinstance(problem, JobShop):
+    if (name.startswith(DISPATCH_PREFIX) or is_learned) and isinstance(problem, DISPATCHING_FAMILIES):
         if warm_start is not None:
             raise InputError(f"--warm-start applies to the search methods, not to '{name}'")
         if is_learned:
@@ -122,7 +125,8 @@ def solve(
             spec = name[len(DISPATCH_PREFIX):]
             rule, non_delay = parse_rule(spec)
             label = f"{DISPATCH_PREFIX}{rule}" + ("" if non_delay else ":active")
-        return solve_dispatch(problem, spec, label, seed=seed, progress=progress, weights=weights)
+        dispatcher = solve_dispatch if isinstance(problem, JobShop) else variant_methods.solve_dispatch
+        return dispatcher(problem, spec, label, seed=seed, progress=progress, weights=weights)
     check_method(name, type(problem))
     if not isinstance(problem, JobShop) and (warm_start is not None or weights is not None):
         raise InputError("--warm-start and --weights apply to job shops only")

@@ -26,6 +26,20 @@ def provenance_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".npz") + ".json")
 
 
+DEFAULT_SHUTDOWNS = (0.0, 0.01, 0.05)  # the probabilities the blocking benchmark compares rules under
+
+
+def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
+    """'0,0.01,0.05' as probabilities; None gives the default of the variant."""
+    if text is None:
+        return DEFAULT_SHUTDOWNS if variant == "blocking" else ()
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InputError(f"--shutdowns '{text}': expected probabilities separated by commas, "
+                         "e.g. 0,0.01,0.05") from None
+
+
 @click.command("train-pdr")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), required=True,
               help="Weights file to write (.npz); its provenance goes beside it (.json), checkpoints to .ckpt.npz.")
@@ -40,10 +54,18 @@ def provenance_path(out: Path) -> Path:
               help="Sampled schedules per instance; their mean makespan is the baseline.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
               default=TrainingConfig.learning_rate, show_default=True, help="Adam's step size.")
-@click.option("--non-delay", is_flag=True, help="Decide among non-delay candidates instead of active ones.")
+@click.option("--non-delay", is_flag=True, help="Decide among non-delay candidates instead of active ones "
+              "(blocking dispatch always is).")
+@click.option("--variant", type=click.Choice(["classic", "blocking"]), default="classic", show_default=True,
+              help="Train on job shops, or on blocking job shops with swaps (their own simulator, two more features).")
+@click.option("--shutdowns", default=None, metavar="Q,Q,...",
+              help="Blocking: each training instance meets random shutdowns with one of these probabilities per "
+                   "machine and time unit, so the rule learns to react to them.  [default: 0,0.01,0.05 for "
+                   "blocking]")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
-def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, quiet):
+def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
+                      shutdowns, quiet):
     """Train the learned dispatching rule by reinforcement learning (REINFORCE, Adam) on random job
     shops from the seeded generator, never on benchmark instances.
 
@@ -52,9 +74,11 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     give the same weights. The weights kept are the best validated ones. Prints one summary line.
 
     \b
-    Example:
+    Examples:
       cpsched train-pdr --minutes 60 --seed 0 --out weights.npz
       cpsched solve ta41 --method pdr --weights weights.npz
+      cpsched train-pdr --variant blocking --minutes 30 --out blocking.npz
+      cpsched solve la21 --blocking --method pdr --shutdown 0.01 --weights blocking.npz
     """
     out = Path(out)
     if not out.name.endswith(".npz"):
@@ -62,7 +86,8 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     if not out.resolve().parent.is_dir():
         raise InputError(f"--out: no folder {out.resolve().parent}", source=str(out))
     config = TrainingConfig(seed=seed, instances_per_update=instances_per_update, rollouts=rollouts,
-                            learning_rate=learning_rate, non_delay=non_delay)
+                            learning_rate=learning_rate, non_delay=non_delay or variant == "blocking", variant=variant,
+                            shutdowns=parse_probabilities(shutdowns, variant))
     checkpoint = checkpoint_path(out)
     commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:

@@ -76,8 +76,8 @@ def test_bound_after_matches_dispatching_each_candidate_first():
 def test_greedy_and_sampled_rollouts_give_feasible_schedules_and_sampling_is_seeded():
     problem = random_jobshop(8, 5, 1)
     policy = Policy.initial(seed=0)
-    greedy, trajectory = rollout(problem, policy, record=True)
-    assert evaluate(problem, greedy).feasible
+    greedy, trajectory, makespan = rollout(problem, policy, record=True)
+    assert evaluate(problem, greedy).feasible and evaluate(problem, greedy).makespan == makespan
     x, starts, chosen = trajectory.stacked()
     assert len(starts) == len(trajectory.chosen) and np.all(chosen >= starts) and chosen[-1] < len(x)
     first = sample_best(problem, policy, samples=6, seed=4)
