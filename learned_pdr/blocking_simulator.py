@@ -219,6 +219,12 @@ class BlockingSimulator:
         self.now = int(self.job_ready[running].min())
 
 
+def dispatchable(problem: JobShopVariant) -> bool:
+    """Whether the blocking simulator runs this variant: blocking with swaps, no planned windows,
+    nothing frozen."""
+    return problem.blocking and problem.swaps and not problem.unavailable and not problem.frozen
+
+
 def simulator_for(problem: JobShop | JobShopVariant, non_delay: bool,
                   shutdowns: RandomShutdowns | None = None) -> DispatchSimulator | BlockingSimulator:
     """The simulator a dispatching rule runs on: the classic one for a job shop, the blocking one
@@ -227,7 +233,7 @@ def simulator_for(problem: JobShop | JobShopVariant, non_delay: bool,
         if shutdowns is not None:
             raise InputError("random shutdowns apply to blocking job shops (add --blocking)")
         return DispatchSimulator(problem, non_delay)
-    if not (problem.blocking and problem.swaps) or problem.unavailable or problem.frozen:
+    if not dispatchable(problem):
         raise InputError(f"{problem.name} ({problem.label}): dispatching rules handle blocking job shops with swaps "
                          "and random shutdowns; solve this variant with --method cpsat")
     if not non_delay:
