@@ -208,16 +208,22 @@ def variant_from_json(document: dict, shop: JobShop, source: str) -> JobShopVari
         swaps, blocking = blocking.get("swaps", True), True
     elif not isinstance(blocking, bool):
         raise InputError("'blocking' must be true, false or {\"swaps\": true|false}", source=source)
-    windows = document.get("unavailable", [])
+    parsed = windows_from_json(document.get("unavailable", []), "unavailable", source)
+    try:
+        return JobShopVariant(shop, blocking=blocking, swaps=swaps, unavailable=parsed)
+    except InputError as error:
+        raise InputError(error.message, source=source) from None
+
+
+def windows_from_json(windows: object, field: str, source: str) -> tuple[tuple[int, int, int], ...]:
+    """[[machine, from, to], ...] as windows: planned ones ("unavailable" in an instance) or the
+    shutdowns a schedule met ("shutdowns" in a schedule file)."""
     if not isinstance(windows, list):
-        raise InputError("'unavailable' must be a list of [machine, from, to]", source=source)
+        raise InputError(f"'{field}' must be a list of [machine, from, to]", source=source)
     parsed = []
     for i, window in enumerate(windows):
         if (not isinstance(window, list) or len(window) != 3
                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in window)):
-            raise InputError(f"unavailable[{i}] must be [machine, from, to] with three integers", source=source)
+            raise InputError(f"{field}[{i}] must be [machine, from, to] with three integers", source=source)
         parsed.append(tuple(window))
-    try:
-        return JobShopVariant(shop, blocking=blocking, swaps=swaps, unavailable=tuple(parsed))
-    except InputError as error:
-        raise InputError(error.message, source=source) from None
+    return tuple(parsed)

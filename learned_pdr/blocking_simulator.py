@@ -171,14 +171,10 @@ class BlockingSimulator:
         self.remaining_work[job] -= duration
         self.machine_remaining_work[machine] -= duration
         self.scheduled += 1
-        if op + 1 < self.job_end[job]:
-            self.next_op[job] = op + 1
-            self.candidate_machine[job] = self._machines[op + 1]
-            self.candidate_duration[job] = self._durations[op + 1]
-        else:
-            self.next_op[job] = op + 1
-            self.candidate_machine[job] = -1
-            self.candidate_duration[job] = 0
+        self.next_op[job] = op + 1
+        more = op + 1 < self.job_end[job]
+        self.candidate_machine[job] = self._machines[op + 1] if more else -1
+        self.candidate_duration[job] = self._durations[op + 1] if more else 0
 
     def _let_finished_jobs_leave(self) -> None:
         """A job whose last operation has ended leaves the shop (its machine is free)."""

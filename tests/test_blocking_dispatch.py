@@ -139,3 +139,21 @@ def test_solve_with_random_shutdowns_on_the_command_line():
 def test_dispatch_on_a_variant_refuses_what_it_cannot_do(args, message):
     result = CliRunner().invoke(main, ["solve", "la01", "-q", *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_check_judges_a_schedule_by_the_shutdowns_it_met(tmp_path):
+    out = tmp_path / "la01.json"
+    made = CliRunner().invoke(main, ["solve", "la01", "--blocking", "--method", "pdr:spt", "--shutdown", "0.05",
+                                     "-o", str(out), "-q"])
+    assert made.exit_code == 0, made.output
+    makespan = json.loads(out.read_text())["makespan"]
+    checked = CliRunner().invoke(main, ["check", "la01", str(out), "--blocking"])
+    assert checked.exit_code == 0 and checked.output.strip() == f"feasible  instance=la01  makespan={makespan}"
+    refused = CliRunner().invoke(main, ["check", "la01", str(out)])
+    assert refused.exit_code == 2
+    assert refused.output.strip() == f"error: {out}: the schedule met random shutdowns on a blocking shop: add --blocking"
+    document = json.loads(out.read_text())
+    document["shutdowns"] = []  # without them the same starts finish sooner: later starts are still feasible
+    out.write_text(json.dumps(document))
+    assert CliRunner().invoke(main, ["check", "la01", str(out), "--blocking"]).output.split("makespan=")[1].strip() \
+        != str(makespan)
