@@ -151,7 +151,8 @@ def test_check_judges_a_schedule_by_the_shutdowns_it_met(tmp_path):
     assert checked.exit_code == 0 and checked.output.strip() == f"feasible  instance=la01  makespan={makespan}"
     refused = CliRunner().invoke(main, ["check", "la01", str(out)])
     assert refused.exit_code == 2
-    assert refused.output.strip() == f"error: {out}: the schedule met random shutdowns on a blocking shop: add --blocking"
+    assert refused.output.strip() == (f"error: {out}: the schedule met random shutdowns on a blocking shop: "
+                                      "add --blocking")
     document = json.loads(out.read_text())
     document["shutdowns"] = []  # without them the same starts finish sooner: later starts are still feasible
     out.write_text(json.dumps(document))
