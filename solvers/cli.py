@@ -218,14 +218,19 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     if result.solution is None:
         sys.exit(1)
     if output:
-        document = result.solution.to_json(shop, result.objective)
-        if "shutdowns" in result.metrics:  # what `cpsched check` needs to judge it
-            document["shutdowns"] = result.metrics["shutdowns"]
-        write_text(output, json.dumps(document) + "\n")
+        write_schedule(output, shop, result)
     if gantt:
         from solvers.gantt import draw_gantt
 
         draw_gantt(shop, result.solution, gantt)
+
+
+def write_schedule(output: str, shop: JobShop, result: Result) -> None:
+    """The schedule file `cpsched check` reads, with the shutdowns the schedule met, if any."""
+    document = result.solution.to_json(shop, result.objective)
+    if "shutdowns" in result.metrics:
+        document["shutdowns"] = result.metrics["shutdowns"]
+    write_text(output, json.dumps(document) + "\n")
 
 
 def summary_line(result: Result) -> str:
@@ -351,10 +356,7 @@ def reschedule_command(instance, schedule, downs, fmt, blocking, swaps, unavaila
     if result.solution is None:
         sys.exit(1)
     if output:
-        document = result.solution.to_json(shop, result.objective)
-        if "shutdowns" in result.metrics:  # what `cpsched check` needs to judge it
-            document["shutdowns"] = result.metrics["shutdowns"]
-        write_text(output, json.dumps(document) + "\n")
+        write_schedule(output, shop, result)
 
 
 @main.command("generate")

@@ -21,7 +21,7 @@ from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.jobshop_lns import lns
 from solvers.jobshop_tabu import tabu_search
 from solvers.jobshop_tabu import warm_up as warm_up_tabu_search
-from solvers.result import Result
+from solvers.result import Result, checked_makespan
 
 
 @dataclass(frozen=True)
@@ -234,12 +234,7 @@ def finish_result(
     extra_metrics: dict | None = None,
 ) -> Result:
     """Check the schedule independently, add the proved bound and the gaps, and wrap it up."""
-    objective = None
-    if schedule is not None:
-        check = evaluate(problem, schedule)
-        if not check.feasible:
-            raise AssertionError(f"{method} returned an infeasible schedule: {check.violations[:3]}")
-        objective = check.makespan
+    objective = None if schedule is None else checked_makespan(evaluate(problem, schedule), method)
     if status != "infeasible":
         bound = max(bound or 0, problem.lower_bound)
         if objective is not None and bound >= objective:

@@ -15,7 +15,7 @@ from learned_pdr.blocking_simulator import RandomShutdowns, dispatchable
 from learned_pdr.learned import LEARNED, default_weights_path
 from learned_pdr.rules import dispatch_spec
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
-from solvers.result import Result
+from solvers.result import Result, checked_makespan
 
 # Rules whose schedules start CP-SAT on a blocking shop (the best of them is its hint): the best
 # static rules of the blocking benchmark, and the learned rule where its weights are installed.
@@ -25,12 +25,7 @@ STARTING_RULES = ("lwkr", "mwkr", "spt")
 def variant_result(problem: JobShopVariant, schedule: Schedule | None, status: str, bound: float | None,
                    method: str, tracker: Tracker, interrupted: bool = False) -> Result:
     """Check the schedule with the variant's own checker and wrap it up."""
-    objective = None
-    if schedule is not None:
-        check = evaluate_variant(problem, schedule)
-        if not check.feasible:
-            raise AssertionError(f"{method} returned an infeasible schedule: {check.violations[:3]}")
-        objective = check.makespan
+    objective = None if schedule is None else checked_makespan(evaluate_variant(problem, schedule), method)
     metrics: dict = {"instance": problem.name, "size": problem.size, "variant": problem.label}
     if bound is not None and objective is not None:
         metrics["gap_to_bound"] = (objective - bound) / bound if bound else 0.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from instances.jobshop import Evaluation
+
 
 @dataclass
 class Result:
@@ -35,3 +37,11 @@ class Result:
             **self.metrics,
             "trace": [[round(t, 3), o, b] for t, o, b in self.trace],
         }
+
+
+def checked_makespan(check: Evaluation, method: str) -> int:
+    """The makespan of a schedule its family's checker accepted: a method returning one it refuses
+    has a bug, which must stop the run rather than reach a report."""
+    if not check.feasible:
+        raise AssertionError(f"{method} returned an infeasible schedule: {check.violations[:3]}")
+    return check.makespan
