@@ -95,6 +95,8 @@ class BlockingSimulator:
         self.job_end = problem.job_starts[1:]
         self.next_op = problem.job_starts[:-1].copy()
         self.job_ready = np.zeros(problem.n_jobs, dtype=np.int64)  # when its current operation ends: free to move
+        # start + duration: when the job's operation ends as far as a rule can know (no future shutdowns)
+        self.expected_ready = np.zeros(problem.n_jobs, dtype=np.int64)
         self.machine_ready = np.zeros(problem.n_machines, dtype=np.int64)  # when it was last left
         self.remaining_work = problem.job_work.astype(np.int64)
         self.machine_remaining_work = np.bincount(
@@ -132,7 +134,7 @@ class BlockingSimulator:
                 jobs = np.flatnonzero(movable)
                 machines = self.candidate_machine[jobs]
                 self._conflict = jobs[machines == machines.min()]
-                self.earliest = np.where(self.candidate_machine >= 0, np.maximum(self.job_ready, self.now), _NEVER)
+                self.earliest = np.where(self.candidate_machine >= 0, np.maximum(self.expected_ready, self.now), _NEVER)
             elif not self._swap_deadlocks(np.flatnonzero(waiting & (self.holding >= 0))):
                 self._advance()
 
@@ -167,6 +169,7 @@ class BlockingSimulator:
         self.holding[job] = machine
         end = self.now + duration if self.shutdowns is None else self.shutdowns.finish(machine, self.now, duration)
         self.job_ready[job] = end
+        self.expected_ready[job] = self.now + duration
         self.makespan = max(self.makespan, end)
         self.remaining_work[job] -= duration
         self.machine_remaining_work[machine] -= duration

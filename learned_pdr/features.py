@@ -79,7 +79,8 @@ def candidate_features(sim: DispatchSimulator | BlockingSimulator, jobs: np.ndar
     blocking = []
     if isinstance(sim, BlockingSimulator):
         has_next = following >= 0
-        blocking = [has_next & (sim.holder[np.maximum(following, 0)] >= 0),
+        holder = sim.holder[np.maximum(following, 0)]
+        blocking = [has_next & (holder >= 0) & (holder != jobs),  # the job itself will have left it
                     np.where(has_next, queues[np.maximum(following, 0)], 0) / problem.n_jobs]
     return np.column_stack([
         sim.candidate_duration[jobs] / scales.duration,

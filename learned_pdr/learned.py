@@ -97,6 +97,14 @@ def load_policy(path: str | Path | None = None, variant: str = "classic") -> Pol
     return Policy.load(path if path is not None else default_weights_path(variant))
 
 
+def check_variant(policy: Policy, variant: str, source: str | Path) -> None:
+    """Refuse weights trained for the other variant: they read other features."""
+    if policy.features != features_for(variant):
+        trained_for = "blocking" if policy.features == features_for("blocking") else "classic"
+        raise InputError(f"{source}: these weights are for {trained_for} job shops, not {variant} ones; train "
+                         f"some with `cpsched train-pdr --variant {variant}`")
+
+
 LEARNED = "pdr"  # the learned rule, greedy: `--method pdr`, `--warm-start pdr`
 LEARNED_SAMPLED = "pdr-sample:"  # `pdr-sample:32`: the best of 32 rollouts
 
@@ -126,10 +134,7 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
     blocking = isinstance(problem, JobShopVariant)
     variant = "blocking" if blocking else "classic"
     policy = load_policy(weights, variant)
-    if policy.features != features_for(variant):
-        trained_for = "blocking" if policy.features == features_for("blocking") else "classic"
-        raise InputError(f"{weights}: these weights are for {trained_for} job shops, not {variant} ones; train "
-                         f"some with `cpsched train-pdr --variant {variant}`")
+    check_variant(policy, variant, weights if weights is not None else default_weights_path(variant))
     non_delay = blocking or bool(policy.metadata.get("config", {}).get("non_delay", False))
     if samples <= 1:
         return rollout(problem, policy, non_delay=non_delay, shutdowns=shutdowns)[0]

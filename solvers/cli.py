@@ -255,7 +255,7 @@ def summary_line(result: Result) -> str:
     if "found_by" in m:
         fields.append(f"found_by={m['found_by']}")
     if "variant" in m:
-        fields.append(f"variant={m['variant'].replace(' ', '_').replace(',', '')}")
+        fields.append(f"variant={m['variant'].replace(' ', '_')}")
     if "down_time" in m:
         fields.append(f"shutdowns={len(m['shutdowns'])}  down_time={m['down_time']}")
     return "  ".join(fields)
@@ -287,6 +287,9 @@ def check_command(instance, schedule, fmt, as_json, blocking, swaps, unavailable
     if isinstance(document, dict) and "shutdowns" in document:
         if not (isinstance(problem, JobShopVariant) and problem.blocking):
             raise InputError("the schedule met random shutdowns on a blocking shop: add --blocking", source=schedule)
+        if problem.unavailable:
+            raise InputError("the schedule met random shutdowns, which pause work; planned windows (--unavailable "
+                             "or the instance's) forbid it: check one kind at a time", source=schedule)
         met = windows_from_json(document["shutdowns"], "shutdowns", schedule)
         problem = replace(problem, unavailable=problem.unavailable + met, resume=True)
     if isinstance(problem, JobShopVariant):

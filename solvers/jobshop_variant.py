@@ -55,7 +55,7 @@ def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, seed: int
     tracker.report(objective=result.objective)
     if shutdowns is not None:
         result.metrics["shutdowns"] = [list(window) for window in happened.unavailable]
-        result.metrics["down_time"] = sum(up - down for _, down, up in happened.unavailable)
+        result.metrics["down_time"] = sum(min(up, result.objective) - down for _, down, up in happened.unavailable)
     return result
 
 
@@ -68,7 +68,7 @@ def starting_schedule(problem: JobShopVariant) -> Schedule:
     learned = (LEARNED,) if default_weights_path("blocking").exists() else ()
     for spec in (*STARTING_RULES, *learned):
         schedule = dispatch_spec(problem, spec)
-        makespan = evaluate_variant(problem, schedule).makespan
+        makespan = checked_makespan(evaluate_variant(problem, schedule), spec)
         if makespan < best_makespan:
             best, best_makespan = schedule, makespan
     return best
