@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from learned_pdr.learned import check_variant, default_weights_path, load_policy, rollout, sample_best
+from learned_pdr.learned import load_policy, rollout, sample_best
 from learned_pdr.training import TrainingConfig, validation_set
 
 SPREADS = ((0.1, 1.0), (0.3, 2.0), (0.5, 3.0), (1.0, 1.0), (0.2, 0.5))
@@ -25,7 +25,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     policy = load_policy(args.weights)
-    check_variant(policy, "classic", args.weights or default_weights_path())
     config = policy.metadata.get("config", {})
     non_delay = bool(config.get("non_delay", False))
     problems = validation_set(TrainingConfig(validation_per_size=config.get("validation_per_size", 5)))

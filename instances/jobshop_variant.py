@@ -15,7 +15,7 @@ operation ends once its duration of up-time has passed (`resumed_end`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 import numpy as np
@@ -72,6 +72,13 @@ class JobShopVariant:
             parts.append(f"random shutdowns q={self.shutdown_probability:g}")
         return ", ".join(parts)
 
+    def windows_by_machine(self) -> dict[int, list[tuple[int, int]]]:
+        """The machines' windows, each machine's as [from, to) pairs in time order."""
+        windows: dict[int, list[tuple[int, int]]] = {}
+        for machine, start, end in sorted(self.unavailable):
+            windows.setdefault(machine, []).append((start, end))
+        return windows
+
     def processing_ends(self, starts: np.ndarray) -> np.ndarray:
         """When each operation finishes processing: start + duration, stretched through the
         shutdowns it meets when windows are random shutdowns."""
@@ -79,9 +86,7 @@ class JobShopVariant:
         ends = starts + shop.durations
         if not (self.resume and self.unavailable):
             return ends
-        windows: dict[int, list[tuple[int, int]]] = {}
-        for machine, start, end in sorted(self.unavailable):
-            windows.setdefault(machine, []).append((start, end))
+        windows = self.windows_by_machine()
         frozen = dict(self.frozen)
         for op in np.flatnonzero(np.isin(shop.machines, list(windows))).tolist():
             if op not in frozen:
@@ -179,11 +184,7 @@ def sequential_schedule(problem: JobShopVariant) -> Schedule:
     if problem.frozen:
         raise ValueError("sequential_schedule is for problems with no frozen operations")
     shop = problem.shop
-    windows: dict[int, list[tuple[int, int]]] = {}
-    for machine, start, end in problem.unavailable:
-        windows.setdefault(machine, []).append((start, end))
-    for spans in windows.values():
-        spans.sort()
+    windows = problem.windows_by_machine()
     starts = np.zeros(shop.n_operations, dtype=np.int64)
     time = 0
     for op in range(shop.n_operations):
@@ -227,3 +228,18 @@ def windows_from_json(windows: object, field: str, source: str) -> tuple[tuple[i
             raise InputError(f"{field}[{i}] must be [machine, from, to] with three integers", source=source)
         parsed.append(tuple(window))
     return tuple(parsed)
+
+
+def with_shutdowns_met(problem: JobShop | JobShopVariant, document: object, source: str) -> JobShop | JobShopVariant:
+    """The problem a schedule file is judged by: with the random shutdowns it lists ("shutdowns", as
+    `cpsched solve --shutdown -o` writes them) as windows that pause work; `problem` itself when it
+    lists none."""
+    if not (isinstance(document, dict) and "shutdowns" in document):
+        return problem
+    if not (isinstance(problem, JobShopVariant) and problem.blocking):
+        raise InputError("the schedule met random shutdowns on a blocking shop: add --blocking", source=source)
+    if problem.unavailable:
+        raise InputError("the schedule met random shutdowns, which pause work; planned windows (--unavailable "
+                         "or the instance's) forbid it: check one kind at a time", source=source)
+    met = windows_from_json(document["shutdowns"], "shutdowns", source)
+    return replace(problem, unavailable=met, resume=True)

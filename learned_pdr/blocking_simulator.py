@@ -40,7 +40,6 @@ class RandomShutdowns:
             raise InputError(f"the longest repair must be at least 1 time unit, got {max_repair}")
         self.probability = probability
         self.max_repair = max_repair
-        self.seed = seed
         self._streams = [np.random.default_rng([seed, machine]) for machine in range(n_machines)]
         self.windows: list[list[tuple[int, int]]] = [[] for _ in range(n_machines)]
         self._drawn_until = [0] * n_machines  # every window starting before this is drawn

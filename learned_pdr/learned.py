@@ -88,21 +88,20 @@ def default_weights_path(variant: str = "classic") -> Path:
 
 
 def load_policy(path: str | Path | None = None, variant: str = "classic") -> Policy:
-    """The shipped policy for `variant`, or the weights at `path` (from `cpsched train-pdr`)."""
+    """The shipped policy for `variant`, or the weights at `path` (from `cpsched train-pdr`); weights
+    trained for the other variant are refused, since they read other features."""
     if path is None and not default_weights_path(variant).exists():
         flag = "" if variant == "classic" else f" --variant {variant}"
         raise InputError(f"this installation has no trained weights for the learned rule on {variant} job shops; "
                          f"train some with `cpsched train-pdr{flag} --out weights.npz` and pass "
                          "`--weights weights.npz`")
-    return Policy.load(path if path is not None else default_weights_path(variant))
-
-
-def check_variant(policy: Policy, variant: str, source: str | Path) -> None:
-    """Refuse weights trained for the other variant: they read other features."""
+    source = path if path is not None else default_weights_path(variant)
+    policy = Policy.load(source)
     if policy.features != features_for(variant):
         trained_for = "blocking" if policy.features == features_for("blocking") else "classic"
         raise InputError(f"{source}: these weights are for {trained_for} job shops, not {variant} ones; train "
                          f"some with `cpsched train-pdr --variant {variant}`")
+    return policy
 
 
 LEARNED = "pdr"  # the learned rule, greedy: `--method pdr`, `--warm-start pdr`
@@ -134,7 +133,6 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
     blocking = isinstance(problem, JobShopVariant)
     variant = "blocking" if blocking else "classic"
     policy = load_policy(weights, variant)
-    check_variant(policy, variant, weights if weights is not None else default_weights_path(variant))
     non_delay = blocking or bool(policy.metadata.get("config", {}).get("non_delay", False))
     if samples <= 1:
         return rollout(problem, policy, non_delay=non_delay, shutdowns=shutdowns)[0]

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -17,7 +16,7 @@ from instances.catalog import FAMILIES
 from instances.experts import ExpertProblem
 from instances.generators import seeded_instance
 from instances.jobshop_formats import FORMATS, format_jobshop, read_json_document, read_schedule, schedule_from_json
-from instances.jobshop_variant import JobShopVariant, evaluate_variant, windows_from_json
+from instances.jobshop_variant import JobShopVariant, evaluate_variant, with_shutdowns_met
 from instances.offload import OffloadProblem
 from instances.pipeline import PipelineProblem
 from learned_pdr import RULES
@@ -284,14 +283,7 @@ def check_command(instance, schedule, fmt, as_json, blocking, swaps, unavailable
     document = read_json_document(schedule)
     shop = problem.shop if isinstance(problem, JobShopVariant) else problem
     solution = schedule_from_json(shop, document, schedule)
-    if isinstance(document, dict) and "shutdowns" in document:
-        if not (isinstance(problem, JobShopVariant) and problem.blocking):
-            raise InputError("the schedule met random shutdowns on a blocking shop: add --blocking", source=schedule)
-        if problem.unavailable:
-            raise InputError("the schedule met random shutdowns, which pause work; planned windows (--unavailable "
-                             "or the instance's) forbid it: check one kind at a time", source=schedule)
-        met = windows_from_json(document["shutdowns"], "shutdowns", schedule)
-        problem = replace(problem, unavailable=problem.unavailable + met, resume=True)
+    problem = with_shutdowns_met(problem, document, schedule)
     if isinstance(problem, JobShopVariant):
         verdict = evaluate_variant(problem, solution)
     else:

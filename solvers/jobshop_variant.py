@@ -49,8 +49,9 @@ def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, seed: int
         shutdowns = RandomShutdowns.for_shop(problem.shop, problem.shutdown_probability, seed)
     schedule = dispatch_spec(problem, spec, seed, weights, shutdowns)
     happened = problem
-    if shutdowns is not None:
-        happened = shutdowns.applied_to(problem, evaluate_variant(shutdowns.applied_to(problem), schedule).makespan)
+    if shutdowns is not None:  # keep the shutdowns that began before the last operation ended
+        end = int(shutdowns.applied_to(problem).processing_ends(schedule.starts).max())
+        happened = shutdowns.applied_to(problem, end)
     result = variant_result(happened, schedule, "feasible", problem.lower_bound, method, tracker)
     tracker.report(objective=result.objective)
     if shutdowns is not None:
@@ -59,19 +60,20 @@ def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, seed: int
     return result
 
 
-def starting_schedule(problem: JobShopVariant) -> Schedule:
-    """The shortest of the one-job-at-a-time schedule and the starting rules' (milliseconds each)."""
+def starting_schedule(problem: JobShopVariant) -> tuple[Schedule, int]:
+    """The shortest of the one-job-at-a-time schedule and the starting rules' (milliseconds each),
+    with its makespan."""
     best = sequential_schedule(problem)
     best_makespan = evaluate_variant(problem, best).makespan
     if not dispatchable(problem):
-        return best
+        return best, best_makespan
     learned = (LEARNED,) if default_weights_path("blocking").exists() else ()
     for spec in (*STARTING_RULES, *learned):
         schedule = dispatch_spec(problem, spec)
         makespan = checked_makespan(evaluate_variant(problem, schedule), spec)
         if makespan < best_makespan:
             best, best_makespan = schedule, makespan
-    return best
+    return best, best_makespan
 
 
 def solve_cpsat(problem: JobShopVariant, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
@@ -83,8 +85,7 @@ def solve_cpsat(problem: JobShopVariant, *, time_limit: float = 60.0, workers: i
                          "(--method pdr or pdr:RULE)")
     started = time.monotonic()
     tracker = Tracker(started, progress)
-    first = starting_schedule(problem)
-    horizon = evaluate_variant(problem, first).makespan
+    first, horizon = starting_schedule(problem)
     tracker.report(objective=horizon, bound=problem.shop.lower_bound)
     built = build(problem, horizon, hint=first)
     outcome = run_cpsat(built.model, deadline=started + time_limit, tracker=tracker, workers=workers, seed=seed)
