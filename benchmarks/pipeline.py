@@ -10,20 +10,25 @@ the GPU's memory), so the uniform split does not fit as it is and every plan mus
 recompute.
 
     python -m benchmarks.pipeline --out results/pipeline.jsonl
+
+`--master-ablation` instead times the planner with the shipped master parameters against the
+previous ones (probing on), alternating on each case, and prints the median seconds and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from instances.pipeline import GB, KIB
+from instances.pipeline import GB, KIB, PipelineProblem
 from instances.pipeline_profiles import GPUS, ModelShape, ProfileOptions, mfu, model_shape, profile_problem
 from instances.pipeline_schedule import evaluate
 from solvers import solve
+from solvers.pipeline import MASTER_PARAMETERS, solve_cpsat
 from solvers.pipeline_baselines import BASELINES, megatron_uniform
 
 MODELS = {"llama3-8b": 1, "qwen2.5-14b": 2, "gpt2-xl": 1, "llama2-70b": 8}  # model -> tensor parallelism
@@ -88,24 +93,52 @@ def vocabulary_paper(time_limit: float) -> list[dict]:
     return rows
 
 
+def master_ablation(cases: list[tuple[str, PipelineProblem]], runs: int, time_limit: float) -> None:
+    """Median solve seconds with the shipped master parameters and with probing on, alternating."""
+    variants = {"shipped": MASTER_PARAMETERS, "probing on": {**MASTER_PARAMETERS, "cp_model_probing_level": 2}}
+    print("| case | " + " | ".join(f"{name} s" for name in variants) + " | shipped / probing on |")
+    print("|---|" + "---|" * (len(variants) + 1))
+    for label, problem in cases:
+        seconds: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(runs):
+            for name, parameters in variants.items():
+                started = time.perf_counter()
+                result = solve_cpsat(problem, time_limit=time_limit, workers=2, master_parameters=parameters)
+                seconds[name].append(time.perf_counter() - started)
+                assert result.status == "optimal", f"{label}: {name} ended {result.status}"
+        medians = {name: statistics.median(values) for name, values in seconds.items()}
+        print(f"| {label} | " + " | ".join(f"{medians[n]:.2f}" for n in variants)
+              + f" | {medians['shipped'] / medians['probing on']:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--stages", default="4,8,16")
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--out", default="results/pipeline.jsonl")
+    parser.add_argument("--master-ablation", action="store_true",
+                        help="time the master's parameters against probing on, instead of the sweep")
+    parser.add_argument("--runs", type=int, default=3, help="runs per variant in --master-ablation")
     args = parser.parse_args()
-    rows = []
+    cases = []
     for model in args.models.split(","):
         shape = model_shape(model)
         for p in map(int, args.stages.split(",")):
             for m in (p, 4 * p):
                 options = ProfileOptions(tp=MODELS.get(model, 1), stages=p, microbatches=m)
                 options = replace(options, memory_gb=binding_cap(shape, options))
-                row = {"model": model, **run_case(profile_problem(shape, options), args.time_limit)}
-                row["vocab"] = shape.vocab
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                cases.append((model, shape, profile_problem(shape, options)))
+    if args.master_ablation:
+        master_ablation([(f"{model} p{problem.stages} m{problem.microbatches}", problem)
+                         for model, _, problem in cases], args.runs, args.time_limit)
+        return
+    rows = []
+    for model, shape, problem in cases:
+        row = {"model": model, **run_case(problem, args.time_limit)}
+        row["vocab"] = shape.vocab
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     paper = vocabulary_paper(args.time_limit)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as out:

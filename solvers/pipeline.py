@@ -15,7 +15,10 @@ from solvers.result import Result
 
 # CP-SAT's symmetry detection costs the small master more than it saves (5.1 s -> 1.7 s on the first
 # master of llama2-70b at p = 16, m = 16, in a scratch measurement)
-MASTER_PARAMETERS = {"symmetry_level": 0}
+# The master is small and re-solved a few times: symmetry detection and presolve probing cost more
+# than they save there (`python -m benchmarks.pipeline --master-ablation`: probing off proves the
+# p = 16 cases 1.1x to 1.6x faster; see docs/benchmarks.md).
+MASTER_PARAMETERS = {"symmetry_level": 0, "cp_model_probing_level": 0}
 SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 
 
@@ -177,7 +180,8 @@ class _Search:
 
 
 def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: float, tracker: Tracker,
-                    workers: int, seed: int, known: list[PipelineEvaluation] = ()) -> _Search:
+                    workers: int, seed: int, known: list[PipelineEvaluation] = (),
+                    master_parameters: dict | None = None) -> _Search:
     """Minimise the iteration time exactly, by cuts: CP-SAT solves the placement problem with the
     iteration time bounded below by paths through the schedule (the master); the simulator runs the
     master's placement; if it takes longer than the master thought, its critical path joins the
@@ -203,7 +207,7 @@ def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: 
         if best.placement is not None:
             built.set_hint(problem, best.placement)
         outcome = run_cpsat(built.model, deadline=deadline, tracker=scratch, workers=workers, seed=seed,
-                            parameters=MASTER_PARAMETERS)
+                            parameters=MASTER_PARAMETERS if master_parameters is None else master_parameters)
         best.interrupted = outcome.interrupted
         if outcome.status == "infeasible":
             best.status = "infeasible" if best.placement is None else best.status
@@ -241,10 +245,12 @@ def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: 
 
 
 def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
-                progress: ProgressCallback | None = None, **_options) -> Result:
+                progress: ProgressCallback | None = None, master_parameters: dict | None = None,
+                **_options) -> Result:
     """The exact planner (path_cut_search), started from the best baseline, so never worse than it.
     With sharded layers it also searches under the vocabulary-pass timing that suits spread shards,
-    and keeps the faster plan."""
+    and keeps the faster plan. `master_parameters` replaces the master's CP-SAT parameters (for
+    ablations)."""
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, None if progress is None else lambda p: progress(_in_ms(p)))
@@ -261,7 +267,8 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
     for number, hint in enumerate(hints):
         share = (deadline - time.monotonic()) / (len(hints) - number)
         same_timing = [e for e in known if hint is None or (hint.extra_warmup, hint.vocab_lead) == (0, 0)]
-        search = path_cut_search(problem, hint, time.monotonic() + share, tracker, workers, seed, same_timing)
+        search = path_cut_search(problem, hint, time.monotonic() + share, tracker, workers, seed, same_timing,
+                                 master_parameters)
         searches.append(search)
         if search.interrupted:
             break
