@@ -1,4 +1,5 @@
-"""Benchmark: pipeline-stage placement. In one run, for each model, p in {4, 8, 16} and m in {p, 4p},
+"""Benchmark: pipeline-stage placement. In one run, for each model, p in {4, 8, 16} and m in {p, 4p}
+(Llama-3.1-405B, the 128-layer case, at p = 16 only),
 under a memory cap that binds: the simulated iteration time of every baseline and of the CP-SAT plan,
 their ratios, the solve time and whether the plan is proved optimal. Then the setting of the
 vocabulary-parallelism paper (Yeung et al., MLSys'25: hidden 3072, 32 layers, sequence 2048,
@@ -31,7 +32,9 @@ from solvers import solve
 from solvers.pipeline import MASTER_PARAMETERS, solve_cpsat
 from solvers.pipeline_baselines import BASELINES, megatron_uniform
 
-MODELS = {"llama3-8b": 1, "qwen2.5-14b": 2, "gpt2-xl": 1, "llama2-70b": 8}  # model -> tensor parallelism
+MODELS = {"llama3-8b": 1, "qwen2.5-14b": 2, "gpt2-xl": 1, "llama2-70b": 8,  # model -> tensor parallelism
+          "llama3.1-405b": 8}
+ONLY_STAGES = {"llama3.1-405b": {16}}  # 128 layers (126 + embedding + head); at p <= 8 nothing fits 80 GB
 VOCABULARY_PAPER = ModelShape("vp-4b", 32, 3072, 12288, 24, 24, 256000, gated=False)
 
 
@@ -125,6 +128,8 @@ def main() -> None:
     for model in args.models.split(","):
         shape = model_shape(model)
         for p in map(int, args.stages.split(",")):
+            if p not in ONLY_STAGES.get(model, {p}):
+                continue
             for m in (p, 4 * p):
                 options = ProfileOptions(tp=MODELS.get(model, 1), stages=p, microbatches=m)
                 options = replace(options, memory_gb=binding_cap(shape, options))

@@ -52,6 +52,7 @@ PROFILES: dict[str, ModelShape] = {shape.name: shape for shape in (
     ModelShape("llama2-70b", 80, 8192, 28672, 64, 8, 32000),
     ModelShape("llama3-8b", 32, 4096, 14336, 32, 8, 128256),
     ModelShape("llama3-70b", 80, 8192, 28672, 64, 8, 128256),
+    ModelShape("llama3.1-405b", 126, 16384, 53248, 128, 8, 128256),
     ModelShape("mixtral-8x7b", 32, 4096, 14336, 32, 8, 32000, experts=8, top_k=2, expert_ffn=14336),
     ModelShape("qwen2.5-7b", 28, 3584, 18944, 28, 4, 152064),
     ModelShape("qwen2.5-14b", 48, 5120, 13824, 40, 8, 152064),
