@@ -1,12 +1,17 @@
-"""Training the learned rule: REINFORCE with a shared baseline, Adam, on generated job shops.
+"""Training the learned rule: REINFORCE with a shared baseline, or self-labeling, with Adam, on
+generated job shops.
 
 Each update draws a few random instances (sizes from 6 x 6 to 30 x 20, Taillard's distribution,
-never a benchmark instance), runs K sampled rollouts of each, and pushes up the log-probability of
-the rollouts shorter than their instance's mean (advantage = (mean - makespan) / lower bound, so
-instances of every size weigh alike). Every instance and every sample is drawn from a generator
-seeded by (seed, update, slot), so training is a pure function of the seed and the number of
-updates: a resumed run gives the same weights as an uninterrupted one. The weights kept are those
-with the best greedy gap on a fixed validation set.
+never a benchmark instance) and runs K sampled rollouts of each. REINFORCE pushes up the
+log-probability of the rollouts shorter than their instance's mean (advantage = (mean - makespan) /
+lower bound, so instances of every size weigh alike). Self-labeling (Corsini et al., "Self-Labeling
+the Job Shop Scheduling Problem", arXiv 2401.11849) instead imitates the best of the K rollouts:
+the mean log-probability of its decisions is pushed up, and the others are ignored.
+
+Every instance and every sample is drawn from a generator seeded by (seed, update, slot), so
+training is a pure function of the seed and the number of updates: a resumed run gives the same
+weights as an uninterrupted one. The weights kept are those with the best greedy gap on a fixed
+validation set.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
 TRAINING_SIZES = ((6, 6), (10, 10), (15, 10), (15, 15), (20, 10), (20, 15), (20, 20), (30, 15), (30, 20))
 VALIDATION_SIZES = ((10, 10), (15, 15), (20, 20), (30, 20))
 VARIANTS = ("classic", "blocking")
+OBJECTIVES = ("reinforce", "self-label")
 VALIDATION_SEED = 1_000_000  # validation instances are seeds 1,000,000 + i: disjoint from training draws
 
 
@@ -50,10 +56,13 @@ class TrainingConfig:
     sizes: tuple[tuple[int, int], ...] = TRAINING_SIZES
     variant: str = "classic"  # or "blocking": blocking job shops with swaps, on their own simulator
     shutdowns: tuple[float, ...] = ()  # blocking: each training instance meets one of these shutdown probabilities
+    objective: str = "reinforce"  # or "self-label": imitate the best of the K rollouts
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise InputError(f"unknown variant '{self.variant}'; choose {' or '.join(VARIANTS)}")
+        if self.objective not in OBJECTIVES:
+            raise InputError(f"unknown objective '{self.objective}'; choose {' or '.join(OBJECTIVES)}")
         if self.shutdowns and self.variant != "blocking":
             raise InputError("random shutdowns apply to the blocking variant (--variant blocking)")
         if any(not 0 <= q < 1 for q in self.shutdowns):
@@ -121,8 +130,9 @@ def greedy_gap(policy: Policy, problems: list[JobShop | JobShopVariant], non_del
 def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: TrainingConfig,
                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], float]:
     """K sampled rollouts of `problem`, all meeting the same shutdowns (one of `config.shutdowns`,
-    if any, drawn with `rng`); the REINFORCE gradient (mean over rollouts) and their mean makespan
-    over the lower bound."""
+    if any, drawn with `rng`); the gradient of the objective (REINFORCE: mean over rollouts;
+    self-labeling: the best rollout's mean log-probability) and their mean makespan over the lower
+    bound."""
     shutdowns = None
     if config.shutdowns:
         probability = config.shutdowns[rng.integers(len(config.shutdowns))]
@@ -135,16 +145,22 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
         makespans.append(makespan)
         trajectories.append(trajectory)
     makespans = np.asarray(makespans, dtype=np.float64)
-    advantages = (makespans.mean() - makespans) / problem.lower_bound
+    if config.objective == "self-label":  # weight 1 on the best rollout, shared over its decisions
+        advantages = np.zeros(len(makespans))
+        advantages[int(np.argmin(makespans))] = 1.0
+    else:
+        advantages = (makespans.mean() - makespans) / problem.lower_bound / config.rollouts
     features, starts, chosen, weights, offset = [], [], [], [], 0
     for advantage, trajectory in zip(advantages, trajectories):
         if not trajectory.features or advantage == 0:
             continue
         x, trajectory_starts, trajectory_chosen = trajectory.stacked()
+        if config.objective == "self-label":
+            advantage /= len(trajectory_starts)
         features.append(x)
         starts.append(trajectory_starts + offset)
         chosen.append(trajectory_chosen + offset)
-        weights.append(np.full(len(trajectory_starts), advantage / config.rollouts))
+        weights.append(np.full(len(trajectory_starts), advantage))
         offset += len(x)
     if not features:
         return {name: np.zeros_like(policy.params[name]) for name in PARAMETERS}, float(makespans.mean())
@@ -178,6 +194,7 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
     saved["sizes"] = tuple(tuple(size) for size in saved["sizes"])
     saved["shutdowns"] = tuple(saved.get("shutdowns", ()))
     saved.setdefault("variant", "classic")  # checkpoints from before the blocking variant
+    saved.setdefault("objective", "reinforce")  # and from before self-labeling
     if saved != dataclasses.asdict(config) | {"sizes": config.sizes, "shutdowns": config.shutdowns}:
         raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
                          f"use another --out or delete it")

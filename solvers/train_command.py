@@ -13,7 +13,7 @@ import numpy as np
 import ortools
 
 from instances.errors import InputError
-from learned_pdr.training import TrainingConfig, TrainingState, load_checkpoint, train, trained_policy
+from learned_pdr.training import OBJECTIVES, TrainingConfig, TrainingState, load_checkpoint, train, trained_policy
 from solvers.cli_errors import reports_input_errors
 from solvers.provenance import source_commit
 
@@ -51,7 +51,8 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
 @click.option("--instances-per-update", type=click.IntRange(min=1), default=TrainingConfig.instances_per_update,
               show_default=True, help="Random instances (6x6 to 30x20) per update.")
 @click.option("--rollouts", type=click.IntRange(min=2), default=TrainingConfig.rollouts, show_default=True,
-              help="Sampled schedules per instance; their mean makespan is the baseline.")
+              help="Sampled schedules per instance (reinforce: their mean is the baseline; self-label: the best "
+                   "is imitated).")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
               default=TrainingConfig.learning_rate, show_default=True, help="Adam's step size.")
 @click.option("--non-delay", is_flag=True, help="Decide among non-delay candidates instead of active ones "
@@ -62,12 +63,17 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
               help="Blocking: each training instance meets random shutdowns with one of these probabilities per "
                    "machine and time unit, so the rule learns to react to them.  [default: 0,0.01,0.05 for "
                    "blocking]")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default=TrainingConfig.objective, show_default=True,
+              help="reinforce: push up rollouts better than their mean; self-label: imitate the best rollout "
+                   "of each instance (Corsini et al. 2024).")
+@click.option("--hidden", type=click.IntRange(min=1), default=TrainingConfig.hidden, show_default=True,
+              help="Units in each of the network's two hidden layers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
-                      shutdowns, quiet):
-    """Train the learned dispatching rule by reinforcement learning (REINFORCE, Adam) on random job
-    shops from the seeded generator, never on benchmark instances.
+                      shutdowns, objective, hidden, quiet):
+    """Train the learned dispatching rule by reinforcement learning (REINFORCE or self-labeling, Adam)
+    on random job shops from the seeded generator, never on benchmark instances.
 
     Every few updates the greedy rule is scored on fixed validation instances and a checkpoint is
     written; the same command resumes an interrupted run, and the same seed and number of updates
@@ -87,7 +93,7 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
         raise InputError(f"--out: no folder {out.resolve().parent}", source=str(out))
     config = TrainingConfig(seed=seed, instances_per_update=instances_per_update, rollouts=rollouts,
                             learning_rate=learning_rate, non_delay=non_delay or variant == "blocking", variant=variant,
-                            shutdowns=parse_probabilities(shutdowns, variant))
+                            shutdowns=parse_probabilities(shutdowns, variant), objective=objective, hidden=hidden)
     checkpoint = checkpoint_path(out)
     commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:
