@@ -19,6 +19,7 @@ from instances.experts import (
 )
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.experts_baselines import BASELINES
+from solvers.experts_search import improve_by_swaps
 from solvers.result import Result
 
 PAIRS_PER_LAYER = 256  # co-activated pairs the model weighs per layer (the heaviest); evaluate counts all
@@ -66,10 +67,11 @@ def solve_baseline(problem: ExpertProblem, name: str, **_options) -> Result:
 
 def solve_cpsat(problem: ExpertProblem, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
                 progress: ProgressCallback | None = None, **_options) -> Result:
-    """Each layer: minimise the busiest GPU (hinted with the best baseline), then, with that load
-    kept, inter-node tokens and moves. A layer keeps the best of the plan and every baseline, so the
-    plan is never worse than EPLB on any layer. `status` is optimal when every layer's busiest GPU
-    was proved optimal."""
+    """Each layer: minimise the busiest GPU (CP-SAT, hinted with the best baseline); then, with that
+    load kept, inter-node tokens and moves (CP-SAT over the heaviest pairs, then swap local search
+    over all of them, from the best placement so far). A layer keeps the best of the plan and every
+    baseline, so the plan is never worse than EPLB on any layer. `status` is optimal when every
+    layer's busiest GPU was proved optimal."""
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, progress)
@@ -83,7 +85,7 @@ def solve_cpsat(problem: ExpertProblem, *, time_limit: float = 60.0, workers: in
         best_row = min(candidates, key=lambda row: layer_key(problem, layer, row))
         status = "feasible"
         built = build_layer(problem, layer, hint=best_row)
-        outcome = run_cpsat(built.model, deadline=time.monotonic() + 0.6 * budget, tracker=Tracker(started),
+        outcome = run_cpsat(built.model, deadline=time.monotonic() + 0.5 * budget, tracker=Tracker(started),
                             workers=workers, seed=seed)
         if outcome.values is not None:
             candidates.append(built.decode(problem, outcome.values))
@@ -91,12 +93,17 @@ def solve_cpsat(problem: ExpertProblem, *, time_limit: float = 60.0, workers: in
             cap = round(outcome.objective)
             second = build_layer(problem, layer, hint=candidates[-1], max_load_cap=cap, pairs=PAIRS_PER_LAYER)
             if second.secondary is not None and not isinstance(second.secondary, int):
-                refined = run_cpsat(second.model, deadline=layer_end, tracker=Tracker(started), workers=workers,
-                                    seed=seed)
+                refined = run_cpsat(second.model, deadline=layer_end - 0.25 * budget, tracker=Tracker(started),
+                                    workers=workers, seed=seed)
                 if refined.values is not None:
                     candidates.append(second.decode(problem, refined.values))
         keys = [layer_key(problem, layer, row) for row in candidates]
         chosen = min(range(len(candidates)), key=lambda i: keys[i])
+        if not outcome.interrupted and keys[chosen][0] != np.inf:
+            swapped, _ = improve_by_swaps(problem, layer, candidates[chosen], max(layer_end, time.monotonic()))
+            candidates.append(swapped)
+            keys.append(layer_key(problem, layer, swapped))
+            chosen = min(range(len(candidates)), key=lambda i: keys[i])
         rows.append(candidates[chosen])
         statuses.append(status)
         total += keys[chosen][0]
