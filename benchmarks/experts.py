@@ -67,6 +67,26 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summary_table(rows: list[dict]) -> str:
+    """One line per run: the plan against EPLB on what its scenario is about."""
+    lines = ["| scenario | workload | GPUs | redundant | seed | imbalance EPLB / ours | inter-node tokens EPLB / "
+             "ours (cut) | moved GB EPLB / min-move / ours (ratio) | s / layer |", "|" + "---|" * 9]
+    for r in rows:
+        ours, theirs, fewest = r["cpsat"], r["baselines"]["eplb"], r["baselines"]["eplb-min-move"]
+        tokens = moved = "-"
+        if r["scenario"] == "coactivation" and theirs["internode_tokens"]:
+            cut = 1 - ours["internode_tokens"] / theirs["internode_tokens"]
+            tokens = f"{theirs['internode_tokens']} / {ours['internode_tokens']} ({100 * cut:.0f}%)"
+        if r["scenario"] == "current":
+            ratio = ours["migrated_bytes"] / max(theirs["migrated_bytes"], 1)
+            moved = (f"{theirs['migrated_bytes'] / 1e9:.1f} / {fewest['migrated_bytes'] / 1e9:.1f} / "
+                     f"{ours['migrated_bytes'] / 1e9:.1f} ({ratio:.2f})")
+        lines.append(f"| {r['scenario']} | {r['shape']} | {r['gpus']} | {r['redundant']} | {r['seed']} | "
+                     f"{theirs['imbalance']:.3f} / {ours['imbalance']:.3f} | {tokens} | {moved} | "
+                     f"{r['seconds_per_layer']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2")
@@ -87,6 +107,8 @@ def main() -> None:
         for row in rows:
             out.write(json.dumps(row) + "\n")
     print(table(rows))
+    print()
+    print(summary_table(rows))
     worse = sum(r["worse_than_eplb_layers"] for r in rows)
     print(f"\nlayers where the plan's busiest GPU is above EPLB's: {worse}")
     crossing = [r for r in rows if r["scenario"] == "coactivation" and r["baselines"]["eplb"]["internode_tokens"]]
