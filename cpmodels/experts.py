@@ -51,9 +51,9 @@ def heaviest_pairs(problem: ExpertProblem, layer: int, count: int) -> list[tuple
 
 
 def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = None, *,
-                max_load_cap: int | None = None, max_replicas: int = 4, pairs: int = 0) -> ExpertLayerModel:
-    """Phase 1 (no cap): minimise the busiest GPU's scaled load. Phase 2 (`max_load_cap`, the
-    phase-1 optimum): keep it, and minimise inter-node tokens of the `pairs` heaviest pairs, then
+                max_load_cap: float | None = None, max_replicas: int = 4, pairs: int = 0) -> ExpertLayerModel:
+    """Phase 1 (no cap): minimise the busiest GPU's scaled load. Phase 2 (`max_load_cap`, in
+    tokens): no GPU above it, and minimise inter-node tokens of the `pairs` heaviest pairs, then
     moves from the current placement."""
     E, G, k = problem.experts, problem.gpus, problem.slots_per_gpu
     spare = problem.slots - E
@@ -100,7 +100,7 @@ def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = No
     if max_load_cap is None:
         model.Minimize(max_load)
     else:
-        model.Add(max_load <= max_load_cap)
+        model.Add(max_load <= math.floor(max_load_cap * scale + 1e-6))
         secondary, pair_vars = _secondary(problem, layer, model, y, pairs)
         model.Minimize(secondary)
     built = ExpertLayerModel(model, y, y2, scale, max_load, secondary)

@@ -15,23 +15,29 @@ from instances.experts import (
     evaluate,
     internode_tokens,
     migrated_bytes,
-    slot_shares,
 )
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.experts_baselines import BASELINES
-from solvers.experts_search import improve_by_swaps
+from solvers.experts_search import busiest_gpu, improve_by_swaps
 from solvers.result import Result
 
 PAIRS_PER_LAYER = 256  # co-activated pairs the model weighs per layer (the heaviest); evaluate counts all
 
 
-def layer_key(problem: ExpertProblem, layer: int, row: np.ndarray) -> tuple:
-    """Lexicographic quality of one layer's placement: busiest GPU, inter-node tokens, moves (a row
-    that leaves an expert without a replica is worst)."""
+def layer_key(problem: ExpertProblem, layer: int, row: np.ndarray, reference: float) -> tuple:
+    """Lexicographic quality of one layer's placement: the busiest GPU, where any load up to
+    `reference` (EPLB's) counts as equal; inter-node tokens; moves; the busiest GPU itself. A row
+    that leaves an expert without a replica is worst."""
     if (np.bincount(row[row >= 0], minlength=problem.experts) == 0).any():
         return (np.inf,)
-    busiest = slot_shares(problem, layer, row, problem.plan_window).reshape(problem.gpus, -1).sum(axis=1).max()
-    return (round(float(busiest), 6), internode_tokens(problem, layer, row), migrated_bytes(problem, layer, row))
+    busiest = round(busiest_gpu(problem, layer, row), 6)
+    return (max(busiest, round(reference, 6)), internode_tokens(problem, layer, row),
+            migrated_bytes(problem, layer, row), busiest)
+
+
+def has_secondary(problem: ExpertProblem) -> bool:
+    """Whether anything but the load tells placements apart: tokens crossing nodes, or moves."""
+    return (problem.coactivation is not None and problem.nodes > 1) or problem.current is not None
 
 
 def expert_result(problem: ExpertProblem, placement: ExpertPlacement, method: str, status: str, started: float,
@@ -65,13 +71,49 @@ def solve_baseline(problem: ExpertProblem, name: str, **_options) -> Result:
     return expert_result(problem, baselines[name], name, "feasible", started, baselines)
 
 
+def best_row(problem: ExpertProblem, layer: int, candidates: list[np.ndarray], reference: float) -> np.ndarray:
+    return min(candidates, key=lambda row: layer_key(problem, layer, row, reference))
+
+
+def plan_layer(problem: ExpertProblem, layer: int, baselines: dict[str, ExpertPlacement], layer_end: float,
+               workers: int, seed: int) -> tuple[np.ndarray, str, bool]:
+    """One layer's placement, its status and whether the solve was interrupted. A fifth of the time
+    goes to the busiest GPU, two fifths to CP-SAT on tokens and moves, the rest to swaps (all of it
+    to the busiest GPU when there is nothing else to optimise)."""
+    budget = layer_end - time.monotonic()
+    secondary = has_secondary(problem)
+    reference = busiest_gpu(problem, layer, baselines["eplb"].phy2log[layer])
+    candidates = [other.phy2log[layer] for other in baselines.values()]
+    built = build_layer(problem, layer, hint=best_row(problem, layer, candidates, reference))
+    outcome = run_cpsat(built.model, deadline=time.monotonic() + (0.2 if secondary else 1.0) * budget,
+                        tracker=Tracker(time.monotonic()), workers=workers, seed=seed)
+    status = "feasible" if secondary or outcome.values is None else outcome.status
+    if outcome.values is not None:
+        candidates.append(built.decode(problem, outcome.values))
+    if secondary and not outcome.interrupted:
+        cap = max(reference, busiest_gpu(problem, layer, candidates[-1]))
+        second = build_layer(problem, layer, hint=best_row(problem, layer, candidates, reference), max_load_cap=cap,
+                             pairs=PAIRS_PER_LAYER)
+        refined = run_cpsat(second.model, deadline=layer_end - 0.4 * budget, tracker=Tracker(time.monotonic()),
+                            workers=workers, seed=seed)
+        if refined.values is not None:
+            candidates.append(second.decode(problem, refined.values))
+        start = best_row(problem, layer, candidates, reference)
+        if layer_key(problem, layer, start, reference)[0] != np.inf:
+            cap = max(reference, busiest_gpu(problem, layer, start))
+            candidates.append(improve_by_swaps(problem, layer, start, max(layer_end, time.monotonic()), cap=cap)[0])
+    return best_row(problem, layer, candidates, reference), status, outcome.interrupted
+
+
 def solve_cpsat(problem: ExpertProblem, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
                 progress: ProgressCallback | None = None, **_options) -> Result:
-    """Each layer: minimise the busiest GPU (CP-SAT, hinted with the best baseline); then, with that
-    load kept, inter-node tokens and moves (CP-SAT over the heaviest pairs, then swap local search
-    over all of them, from the best placement so far). A layer keeps the best of the plan and every
-    baseline, so the plan is never worse than EPLB on any layer. `status` is optimal when every
-    layer's busiest GPU was proved optimal."""
+    """Each layer: no GPU busier than under EPLB; within that, the fewest inter-node tokens, then
+    the fewest moves, then the least busy GPU (`layer_key`). CP-SAT minimises the busiest GPU
+    (hinted with the best baseline); then, with no GPU above EPLB's busiest, CP-SAT over the
+    heaviest pairs and moves, and a swap local search over every pair, from the best placement so
+    far. A layer keeps the best of the plan and every baseline, so it is never worse than EPLB.
+    `status` is optimal when there is nothing but the load to optimise and every layer's busiest
+    GPU was proved optimal."""
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, progress)
@@ -80,35 +122,12 @@ def solve_cpsat(problem: ExpertProblem, *, time_limit: float = 60.0, workers: in
     total = 0.0
     for layer in range(problem.layers):
         budget = (deadline - time.monotonic()) / (problem.layers - layer)
-        layer_end = time.monotonic() + budget
-        candidates = [other.phy2log[layer] for other in baselines.values()]
-        best_row = min(candidates, key=lambda row: layer_key(problem, layer, row))
-        status = "feasible"
-        built = build_layer(problem, layer, hint=best_row)
-        outcome = run_cpsat(built.model, deadline=time.monotonic() + 0.5 * budget, tracker=Tracker(started),
-                            workers=workers, seed=seed)
-        if outcome.values is not None:
-            candidates.append(built.decode(problem, outcome.values))
-            status = outcome.status
-            cap = round(outcome.objective)
-            second = build_layer(problem, layer, hint=candidates[-1], max_load_cap=cap, pairs=PAIRS_PER_LAYER)
-            if second.secondary is not None and not isinstance(second.secondary, int):
-                refined = run_cpsat(second.model, deadline=layer_end - 0.25 * budget, tracker=Tracker(started),
-                                    workers=workers, seed=seed)
-                if refined.values is not None:
-                    candidates.append(second.decode(problem, refined.values))
-        keys = [layer_key(problem, layer, row) for row in candidates]
-        chosen = min(range(len(candidates)), key=lambda i: keys[i])
-        if not outcome.interrupted and keys[chosen][0] != np.inf:
-            swapped, _ = improve_by_swaps(problem, layer, candidates[chosen], max(layer_end, time.monotonic()))
-            candidates.append(swapped)
-            keys.append(layer_key(problem, layer, swapped))
-            chosen = min(range(len(candidates)), key=lambda i: keys[i])
-        rows.append(candidates[chosen])
+        row, status, interrupted = plan_layer(problem, layer, baselines, time.monotonic() + budget, workers, seed)
+        rows.append(row)
         statuses.append(status)
-        total += keys[chosen][0]
+        total += busiest_gpu(problem, layer, row)
         tracker.report(objective=total)
-        if outcome.interrupted:
+        if interrupted:
             rows += [baselines["eplb"].phy2log[i] for i in range(layer + 1, problem.layers)]
             statuses += ["unknown"] * (problem.layers - layer - 1)
             break
