@@ -90,19 +90,23 @@ def plan_layer(problem: ExpertProblem, layer: int, baselines: dict[str, ExpertPl
     status = "feasible" if secondary or outcome.values is None else outcome.status
     if outcome.values is not None:
         candidates.append(built.decode(problem, outcome.values))
-    if secondary and not outcome.interrupted:
+    interrupted = outcome.interrupted
+    if secondary and not interrupted:
         cap = max(reference, busiest_gpu(problem, layer, candidates[-1]))
         second = build_layer(problem, layer, hint=best_row(problem, layer, candidates, reference), max_load_cap=cap,
                              pairs=PAIRS_PER_LAYER)
         refined = run_cpsat(second.model, deadline=layer_end - 0.4 * budget, tracker=Tracker(time.monotonic()),
                             workers=workers, seed=seed)
+        interrupted = refined.interrupted
         if refined.values is not None:
             candidates.append(second.decode(problem, refined.values))
         start = best_row(problem, layer, candidates, reference)
-        if layer_key(problem, layer, start, reference)[0] != np.inf:
+        if not interrupted and layer_key(problem, layer, start, reference)[0] != np.inf:
             cap = max(reference, busiest_gpu(problem, layer, start))
-            candidates.append(improve_by_swaps(problem, layer, start, max(layer_end, time.monotonic()), cap=cap)[0])
-    return best_row(problem, layer, candidates, reference), status, outcome.interrupted
+            swapped = improve_by_swaps(problem, layer, start, max(layer_end, time.monotonic()), cap=cap)
+            candidates.append(swapped.row)
+            interrupted = swapped.interrupted
+    return best_row(problem, layer, candidates, reference), status, interrupted
 
 
 def solve_cpsat(problem: ExpertProblem, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,

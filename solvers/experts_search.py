@@ -13,6 +13,7 @@ otherwise, so each chosen swap is checked by recomputing the layer's metrics bef
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -70,36 +71,45 @@ def _swap_gains(problem: ExpertProblem, layer: int, row: np.ndarray, cap: float,
     return gain
 
 
+@dataclass
+class SwapOutcome:
+    row: np.ndarray  # the layer's placement (phy2log) after the swaps
+    swaps: int
+    interrupted: bool = False  # Ctrl-C stopped the search; `row` is the best reached before it
+
+
 def improve_by_swaps(problem: ExpertProblem, layer: int, row: np.ndarray, deadline: float,
-                     cap: float | None = None) -> tuple[np.ndarray, int]:
+                     cap: float | None = None) -> SwapOutcome:
     """The best placement reached from `row` by improving swaps, with no GPU above `cap` (default:
-    `row`'s busiest GPU), before `deadline` (time.monotonic()); and the number of swaps made."""
+    `row`'s busiest GPU), before `deadline` (time.monotonic()) or Ctrl-C."""
     row = np.asarray(row, dtype=np.int64).copy()
     if (row < 0).any() or (problem.coactivation is None and problem.current is None):
-        return row, 0
+        return SwapOutcome(row, 0)
     cap = busiest_gpu(problem, layer, row) if cap is None else cap
     before = None if problem.current is None else holds(problem, np.asarray(problem.current)[layer], "gpu")
     current = _objective(problem, layer, row, before)
     rejected = np.zeros((len(row), len(row)), dtype=bool)  # swaps the exact check turned down
-    swaps = 0
-    while time.monotonic() < deadline:
-        gain = _swap_gains(problem, layer, row, cap, before)
-        gain[rejected] = -np.inf
-        order = np.argsort(gain, axis=None)[::-1][:2 * TRIES_PER_ROUND]  # each swap appears twice
-        if not gain.flat[order[0]] > 0:
-            break
-        for flat in order:
-            i, j = divmod(int(flat), len(row))
-            if not gain[i, j] > 0 or time.monotonic() >= deadline:
+    outcome = SwapOutcome(row, 0)
+    try:
+        while time.monotonic() < deadline:
+            gain = _swap_gains(problem, layer, outcome.row, cap, before)
+            gain[rejected] = -np.inf
+            order = np.argsort(gain, axis=None)[::-1][:2 * TRIES_PER_ROUND]  # each swap appears twice
+            if not gain.flat[order[0]] > 0:
                 break
-            if i > j:
-                continue
-            trial = row.copy()
-            trial[i], trial[j] = row[j], row[i]
-            value = _objective(problem, layer, trial, before)
-            if value < current and busiest_gpu(problem, layer, trial) <= cap + 1e-9:
-                row, current = trial, value
-                swaps += 1
-                break
-            rejected[i, j] = rejected[j, i] = True
-    return row, swaps
+            for flat in order:
+                i, j = divmod(int(flat), len(row))
+                if not gain[i, j] > 0 or time.monotonic() >= deadline:
+                    break
+                if i > j:
+                    continue
+                trial = outcome.row.copy()
+                trial[i], trial[j] = trial[j], trial[i]
+                value = _objective(problem, layer, trial, before)
+                if value < current and busiest_gpu(problem, layer, trial) <= cap + 1e-9:
+                    outcome.row, outcome.swaps, current = trial, outcome.swaps + 1, value
+                    break
+                rejected[i, j] = rejected[j, i] = True
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    return outcome

@@ -32,7 +32,8 @@ def test_swaps_bring_coactivated_pairs_onto_one_node():
     problem = ExpertProblem("pairs", [[5, 5, 5, 5, 5, 5]], nodes=2, gpus_per_node=1, slots_per_gpu=3,
                             coactivation=coactivation)
     start = np.array([0, 3, 1, 4, 2, 5])
-    row, swaps = improve_by_swaps(problem, 0, start, time.monotonic() + LATER)
+    outcome = improve_by_swaps(problem, 0, start, time.monotonic() + LATER)
+    row, swaps = outcome.row, outcome.swaps
     assert internode_tokens(problem, 0, start) > 0
     assert internode_tokens(problem, 0, row) == 0 == brute_force(problem, start)[0]
     assert swaps >= 1 and sorted(row.tolist()) == sorted(start.tolist())
@@ -42,7 +43,7 @@ def test_swaps_reach_the_fewest_moves_under_the_cap():
     problem = ExpertProblem("moves", [[40, 30, 20, 10, 10, 10]], nodes=1, gpus_per_node=3, slots_per_gpu=2,
                             current=np.array([[0, 1, 2, 3, 4, 5]]), expert_bytes=1.0)
     start = np.array([0, 5, 1, 4, 2, 3])  # balanced (45, 40, 30) but four experts moved
-    row, _ = improve_by_swaps(problem, 0, start, time.monotonic() + LATER)
+    row = improve_by_swaps(problem, 0, start, time.monotonic() + LATER).row
     assert busiest_gpu(problem, 0, row) <= busiest_gpu(problem, 0, start)
     assert migrated_bytes(problem, 0, row) == brute_force(problem, start)[1] < migrated_bytes(problem, 0, start)
 
@@ -52,7 +53,8 @@ def test_swaps_cut_eplb_tokens_and_moves_without_a_busier_gpu():
                         current="contiguous")
     for given, start in ((replace(problem, current=None), eplb(problem)),
                          (replace(problem, coactivation=None), eplb_min_move(problem))):
-        row, swaps = improve_by_swaps(given, 0, start.phy2log[0], time.monotonic() + LATER)
+        outcome = improve_by_swaps(given, 0, start.phy2log[0], time.monotonic() + LATER)
+        row, swaps = outcome.row, outcome.swaps
         before, after = evaluate(given, start), evaluate(given, ExpertPlacement(row[None]))
         assert after.feasible and swaps > 0
         assert after.gpu_max[0] <= before.gpu_max[0] + 1e-9
