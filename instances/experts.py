@@ -153,6 +153,12 @@ def slot_shares(problem: ExpertProblem, layer: int, row: np.ndarray, window: int
     return share
 
 
+def busiest_gpu(problem: ExpertProblem, layer: int, row: np.ndarray) -> float:
+    """The busiest GPU's tokens in the planning window, equal shares per replica."""
+    shares = slot_shares(problem, layer, row, problem.plan_window)
+    return float(shares.reshape(problem.gpus, problem.slots_per_gpu).sum(axis=1).max())
+
+
 def gpu_loads(problem: ExpertProblem, placement: ExpertPlacement, window: int) -> np.ndarray:
     """[layers, gpus] load with equal shares per replica (float)."""
     return np.stack([slot_shares(problem, layer, placement.phy2log[layer], window)

@@ -12,13 +12,14 @@ from cpmodels.experts import build_layer
 from instances.experts import (
     ExpertPlacement,
     ExpertProblem,
+    busiest_gpu,
     evaluate,
     internode_tokens,
     migrated_bytes,
 )
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.experts_baselines import BASELINES
-from solvers.experts_search import busiest_gpu, improve_by_swaps
+from solvers.experts_search import improve_by_swaps
 from solvers.result import Result
 
 PAIRS_PER_LAYER = 256  # co-activated pairs the model weighs per layer (the heaviest); evaluate counts all

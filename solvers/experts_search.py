@@ -17,15 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instances.experts import ExpertProblem, holds, internode_tokens, slot_shares
+from instances.experts import ExpertProblem, busiest_gpu, holds, internode_tokens
 
 TRIES_PER_ROUND = 32  # best-estimated swaps checked exactly before the gains are recomputed
-
-
-def busiest_gpu(problem: ExpertProblem, layer: int, row: np.ndarray) -> float:
-    """The busiest GPU's tokens in the planning window, equal shares per replica."""
-    shares = slot_shares(problem, layer, row, problem.plan_window)
-    return float(shares.reshape(problem.gpus, problem.slots_per_gpu).sum(axis=1).max())
 
 
 def _objective(problem: ExpertProblem, layer: int, row: np.ndarray, before: np.ndarray | None) -> tuple[int, int]:

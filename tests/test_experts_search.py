@@ -7,9 +7,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from instances.experts import ExpertPlacement, ExpertProblem, evaluate, internode_tokens, migrated_bytes, synthetic
+from instances.experts import (
+    ExpertPlacement,
+    ExpertProblem,
+    busiest_gpu,
+    evaluate,
+    internode_tokens,
+    migrated_bytes,
+    synthetic,
+)
 from solvers.experts_baselines import eplb, eplb_min_move
-from solvers.experts_search import busiest_gpu, improve_by_swaps
+from solvers.experts_search import improve_by_swaps
 
 LATER = 60.0  # a deadline the search never reaches: it stops at its local optimum
 
