@@ -153,6 +153,11 @@ def slot_shares(problem: ExpertProblem, layer: int, row: np.ndarray, window: int
     return share
 
 
+def has_secondary(problem: ExpertProblem) -> bool:
+    """Whether anything but the load tells placements apart: tokens crossing nodes, or moves."""
+    return (problem.coactivation is not None and problem.nodes > 1) or problem.current is not None
+
+
 def busiest_gpu(problem: ExpertProblem, layer: int, row: np.ndarray) -> float:
     """The busiest GPU's tokens in the planning window, equal shares per replica."""
     shares = slot_shares(problem, layer, row, problem.plan_window)

@@ -147,7 +147,8 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
     makespans = np.asarray(makespans, dtype=np.float64)
     if config.objective == "self-label":  # weight 1 on the best rollout, shared over its decisions
         advantages = np.zeros(len(makespans))
-        advantages[int(np.argmin(makespans))] = 1.0
+        best = int(np.argmin(makespans))
+        advantages[best] = 1.0 / max(len(trajectories[best].features), 1)
     else:
         advantages = (makespans.mean() - makespans) / problem.lower_bound / config.rollouts
     features, starts, chosen, weights, offset = [], [], [], [], 0
@@ -155,8 +156,6 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
         if not trajectory.features or advantage == 0:
             continue
         x, trajectory_starts, trajectory_chosen = trajectory.stacked()
-        if config.objective == "self-label":
-            advantage /= len(trajectory_starts)
         features.append(x)
         starts.append(trajectory_starts + offset)
         chosen.append(trajectory_chosen + offset)

@@ -14,6 +14,7 @@ from instances.experts import (
     ExpertProblem,
     busiest_gpu,
     evaluate,
+    has_secondary,
     internode_tokens,
     migrated_bytes,
 )
@@ -34,11 +35,6 @@ def layer_key(problem: ExpertProblem, layer: int, row: np.ndarray, reference: fl
     busiest = round(busiest_gpu(problem, layer, row), 6)
     return (max(busiest, round(reference, 6)), internode_tokens(problem, layer, row),
             migrated_bytes(problem, layer, row), busiest)
-
-
-def has_secondary(problem: ExpertProblem) -> bool:
-    """Whether anything but the load tells placements apart: tokens crossing nodes, or moves."""
-    return (problem.coactivation is not None and problem.nodes > 1) or problem.current is not None
 
 
 def expert_result(problem: ExpertProblem, placement: ExpertPlacement, method: str, status: str, started: float,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instances.experts import ExpertProblem, busiest_gpu, holds, internode_tokens
+from instances.experts import ExpertProblem, busiest_gpu, has_secondary, holds, internode_tokens
 
 TRIES_PER_ROUND = 32  # best-estimated swaps checked exactly before the gains are recomputed
 
@@ -77,7 +77,7 @@ def improve_by_swaps(problem: ExpertProblem, layer: int, row: np.ndarray, deadli
     """The best placement reached from `row` by improving swaps, with no GPU above `cap` (default:
     `row`'s busiest GPU), before `deadline` (time.monotonic()) or Ctrl-C."""
     row = np.asarray(row, dtype=np.int64).copy()
-    if (row < 0).any() or (problem.coactivation is None and problem.current is None):
+    if (row < 0).any() or not has_secondary(problem):
         return SwapOutcome(row, 0)
     cap = busiest_gpu(problem, layer, row) if cap is None else cap
     before = None if problem.current is None else holds(problem, np.asarray(problem.current)[layer], "gpu")

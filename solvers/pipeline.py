@@ -13,11 +13,10 @@ from solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
 from solvers.pipeline_baselines import BASELINES
 from solvers.result import Result
 
-# CP-SAT's symmetry detection costs the small master more than it saves (5.1 s -> 1.7 s on the first
-# master of llama2-70b at p = 16, m = 16, in a scratch measurement)
 # The master is small and re-solved a few times: symmetry detection and presolve probing cost more
-# than they save there (`python -m benchmarks.pipeline --master-ablation`: probing off proves the
-# p = 16 cases 1.1x to 1.6x faster; see docs/benchmarks.md).
+# than they save there (symmetry off: 5.1 s -> 1.7 s on the first master of llama2-70b at p = 16,
+# m = 16, a scratch measurement; probing off: `python -m benchmarks.pipeline --master-ablation`,
+# the p = 16 cases up to 1.8x faster; see docs/benchmarks.md).
 MASTER_PARAMETERS = {"symmetry_level": 0, "cp_model_probing_level": 0}
 SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 
