@@ -10,12 +10,19 @@ could finish if nothing else delayed it (its earliest start plus its remaining w
 candidate j first delays every other candidate k on the machine to j's end, so the largest bound
 among the conflict set becomes max(e_j + w_j, max over k != j of max(e_k, e_j + d_j) + w_k). The
 maximum over k != j is taken from the two largest values, so a decision costs O(candidates).
+
+Feature sets are named, and weights store the names they were trained on, so weights trained on
+an older set keep working after a set is added: `candidate_features` computes exactly the columns
+a policy asks for. The `lookahead` set adds what happens after the decision: the job's following
+operation (its length, and whether its machine will wait for it or it for the machine), how
+close each machine is to being the bottleneck, and each job's slack against the current bound.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from instances.errors import InputError
 from learned_pdr.blocking_simulator import BlockingSimulator
 from learned_pdr.simulator import DispatchSimulator
 
@@ -42,9 +49,36 @@ BLOCKING_FEATURES = (
 )
 
 
-def features_for(variant: str) -> tuple[str, ...]:
-    """The features a rule for `variant` ("classic" or "blocking") reads."""
-    return BLOCKING_FEATURES if variant == "blocking" else CANDIDATE_FEATURES
+LOOKAHEAD_FEATURES = (
+    *CANDIDATE_FEATURES,
+    "next_duration",  # of the job's following operation, in mean durations (0: none)
+    "next_machine_slack",  # this operation's end minus when the following machine is free, in mean durations
+    "machine_bottleneck",  # unscheduled work on its machine over the most on any machine
+    "next_machine_bottleneck",  # the same for the following operation's machine (0: none)
+    "job_slack",  # how far the job's own bound lies below the largest job bound, in mean durations
+    "time_progress",  # its earliest start over the largest job bound
+)
+FEATURE_SETS = {"standard": CANDIDATE_FEATURES, "lookahead": LOOKAHEAD_FEATURES}
+BLOCKING_FEATURE_SETS = {"standard": BLOCKING_FEATURES}
+
+
+def features_for(variant: str, feature_set: str = "standard") -> tuple[str, ...]:
+    """The features a rule for `variant` ("classic" or "blocking") reads in the named set."""
+    sets = BLOCKING_FEATURE_SETS if variant == "blocking" else FEATURE_SETS
+    if feature_set not in sets:
+        raise InputError(f"unknown feature set '{feature_set}' for {variant} job shops; choose "
+                         f"{' or '.join(sets)}")
+    return sets[feature_set]
+
+
+def known_feature_sets() -> tuple[tuple[str, ...], ...]:
+    """Every feature tuple some weights may have been trained on."""
+    return (*FEATURE_SETS.values(), *BLOCKING_FEATURE_SETS.values())
+
+
+def trained_variant(features: tuple[str, ...]) -> str:
+    """Which job shops weights trained on `features` are for."""
+    return "blocking" if features in BLOCKING_FEATURE_SETS.values() else "classic"
 
 
 class FeatureScales:
@@ -59,44 +93,54 @@ class FeatureScales:
         self.operations = float(np.diff(problem.job_starts).max())
         self.next_machine = np.append(problem.machines[1:], -1).astype(np.int64)  # of each operation's successor
         self.next_machine[problem.is_last] = -1
+        self.next_duration = np.append(problem.durations[1:], 0).astype(np.float64) / self.duration
+        self.next_duration[problem.is_last] = 0.0
 
 
-def candidate_features(sim: DispatchSimulator | BlockingSimulator, jobs: np.ndarray,
-                       scales: FeatureScales) -> np.ndarray:
-    """One row per candidate job, one column per name in CANDIDATE_FEATURES, or in BLOCKING_FEATURES
-    on the blocking simulator (float64)."""
+def candidate_features(sim: DispatchSimulator | BlockingSimulator, jobs: np.ndarray, scales: FeatureScales,
+                       names: tuple[str, ...] = CANDIDATE_FEATURES) -> np.ndarray:
+    """One row per candidate job, one column per name in `names` (float64)."""
     problem = sim.problem
     machine = sim.candidate_machine[jobs]
     earliest = sim.earliest[jobs]
+    duration = sim.candidate_duration[jobs]
     remaining_work = sim.remaining_work[jobs]
     following = scales.next_machine[sim.next_op[jobs]]
-    following_work = np.where(following >= 0, sim.machine_remaining_work[np.maximum(following, 0)], 0)
+    has_next = following >= 0
+    following_safe = np.maximum(following, 0)
+    following_work = np.where(has_next, sim.machine_remaining_work[following_safe], 0)
     unfinished = sim.candidate_machine >= 0
     queues = np.bincount(sim.candidate_machine[unfinished], minlength=problem.n_machines)
-    queue = queues[machine]
-    after = bound_after(earliest, sim.candidate_duration[jobs], remaining_work)
+    after = bound_after(earliest, duration, remaining_work)
+    own_bound = earliest + remaining_work
     current = float(np.max(sim.earliest[unfinished] + sim.remaining_work[unfinished]))
-    blocking = []
-    if isinstance(sim, BlockingSimulator):
-        has_next = following >= 0
-        holder = sim.holder[np.maximum(following, 0)]
-        blocking = [has_next & (holder >= 0) & (holder != jobs),  # the job itself will have left it
-                    np.where(has_next, queues[np.maximum(following, 0)], 0) / problem.n_jobs]
-    return np.column_stack([
-        sim.candidate_duration[jobs] / scales.duration,
-        remaining_work / scales.job_work,
-        remaining_work / np.maximum(problem.job_work[jobs], 1),
-        (sim.job_end[jobs] - sim.next_op[jobs]) / scales.operations,
-        (earliest - earliest.min()) / scales.duration,
-        np.maximum(earliest - sim.machine_ready[machine], 0) / scales.duration,
-        sim.machine_remaining_work[machine] / scales.machine_work,
-        following_work / scales.machine_work,
-        queue / problem.n_jobs,
-        np.full(len(jobs), sim.scheduled / problem.n_operations),
-        (after - after.min()) / scales.duration,
-        np.maximum(after - current, 0) / scales.duration,
-        *blocking,
-    ]).astype(np.float64)
+    most_machine_work = max(float(sim.machine_remaining_work.max()), 1.0)
+    columns = {
+        "duration": lambda: duration / scales.duration,
+        "remaining_work": lambda: remaining_work / scales.job_work,
+        "remaining_share": lambda: remaining_work / np.maximum(problem.job_work[jobs], 1),
+        "remaining_operations": lambda: (sim.job_end[jobs] - sim.next_op[jobs]) / scales.operations,
+        "start_delay": lambda: (earliest - earliest.min()) / scales.duration,
+        "idle_created": lambda: np.maximum(earliest - sim.machine_ready[machine], 0) / scales.duration,
+        "machine_remaining_work": lambda: sim.machine_remaining_work[machine] / scales.machine_work,
+        "next_machine_remaining_work": lambda: following_work / scales.machine_work,
+        "machine_queue": lambda: queues[machine] / problem.n_jobs,
+        "progress": lambda: np.full(len(jobs), sim.scheduled / problem.n_operations),
+        "bound_after": lambda: (after - after.min()) / scales.duration,
+        "bound_increase": lambda: np.maximum(after - current, 0) / scales.duration,
+        # blocking: the job itself will have left its next machine by then
+        "next_machine_held": lambda: has_next & (sim.holder[following_safe] >= 0)
+        & (sim.holder[following_safe] != jobs),
+        "next_machine_queue": lambda: np.where(has_next, queues[following_safe], 0) / problem.n_jobs,
+        "next_duration": lambda: scales.next_duration[sim.next_op[jobs]],
+        "next_machine_slack": lambda: np.where(
+            has_next, earliest + duration - sim.machine_ready[following_safe], 0) / scales.duration,
+        "machine_bottleneck": lambda: sim.machine_remaining_work[machine] / most_machine_work,
+        "next_machine_bottleneck": lambda: following_work / most_machine_work,
+        "job_slack": lambda: (current - own_bound) / scales.duration,
+        "time_progress": lambda: earliest / max(current, 1.0),
+    }
+    return np.column_stack([columns[name]() for name in names]).astype(np.float64)
 
 
 def _max_of_others(values: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import RandomShutdowns, simulator_for
-from learned_pdr.features import FeatureScales, candidate_features, features_for
+from learned_pdr.features import FeatureScales, candidate_features, trained_variant
 from learned_pdr.policy import Policy
 
 DEFAULT_WEIGHTS = "default.npz"  # in learned_pdr/weights/, with its provenance beside it
@@ -52,7 +52,7 @@ def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: f
         if len(jobs) == 1:
             sim.step(int(jobs[0]))
             continue
-        x = candidate_features(sim, jobs, scales)
+        x = candidate_features(sim, jobs, scales, policy.features)
         scores = policy.scores(x)
         if temperature <= 0:
             pick = int(np.argmax(scores))
@@ -97,8 +97,8 @@ def load_policy(path: str | Path | None = None, variant: str = "classic") -> Pol
                          "`--weights weights.npz`")
     source = path if path is not None else default_weights_path(variant)
     policy = Policy.load(source)
-    if policy.features != features_for(variant):
-        trained_for = "blocking" if policy.features == features_for("blocking") else "classic"
+    trained_for = trained_variant(policy.features)
+    if trained_for != variant:
         raise InputError(f"{source}: these weights are for {trained_for} job shops, not {variant} ones; train "
                          f"some with `cpsched train-pdr --variant {variant}`")
     return policy

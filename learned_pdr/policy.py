@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from instances.errors import InputError
-from learned_pdr.features import BLOCKING_FEATURES, CANDIDATE_FEATURES
+from learned_pdr.features import CANDIDATE_FEATURES, known_feature_sets
 
 PARAMETERS = ("w1", "b1", "w2", "b2", "w3")
 
@@ -63,10 +63,9 @@ class Policy:
         except (OSError, KeyError, ValueError) as error:
             raise InputError(f"{path}: not a cpsched policy file ({error})") from None
         features = tuple(header.get("features", ()))
-        if features not in (CANDIDATE_FEATURES, BLOCKING_FEATURES):
-            raise InputError(f"{path}: trained on features {list(features)}, this version computes "
-                             f"{list(CANDIDATE_FEATURES)} (and two more for blocking); retrain with "
-                             "`cpsched train-pdr`")
+        if features not in known_feature_sets():
+            raise InputError(f"{path}: trained on features {list(features)}, which this version does not "
+                             "compute; retrain with `cpsched train-pdr`")
         return cls(params, features, header.get("metadata", {}))
 
 

@@ -57,12 +57,14 @@ class TrainingConfig:
     variant: str = "classic"  # or "blocking": blocking job shops with swaps, on their own simulator
     shutdowns: tuple[float, ...] = ()  # blocking: each training instance meets one of these shutdown probabilities
     objective: str = "reinforce"  # or "self-label": imitate the best of the K rollouts
+    feature_set: str = "standard"  # which named features the network reads (learned_pdr.features)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise InputError(f"unknown variant '{self.variant}'; choose {' or '.join(VARIANTS)}")
         if self.objective not in OBJECTIVES:
             raise InputError(f"unknown objective '{self.objective}'; choose {' or '.join(OBJECTIVES)}")
+        features_for(self.variant, self.feature_set)  # refuses a set the variant lacks
         if self.shutdowns and self.variant != "blocking":
             raise InputError("random shutdowns apply to the blocking variant (--variant blocking)")
         if any(not 0 <= q < 1 for q in self.shutdowns):
@@ -194,6 +196,7 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
     saved["shutdowns"] = tuple(saved.get("shutdowns", ()))
     saved.setdefault("variant", "classic")  # checkpoints from before the blocking variant
     saved.setdefault("objective", "reinforce")  # and from before self-labeling
+    saved.setdefault("feature_set", "standard")  # and from before named feature sets
     if saved != dataclasses.asdict(config) | {"sizes": config.sizes, "shutdowns": config.shutdowns}:
         raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
                          f"use another --out or delete it")
@@ -202,8 +205,9 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     adam = Adam(config.learning_rate, group("first_"), group("second_"), header["adam_steps"])
-    return TrainingState(Policy(group("param_"), features_for(config.variant)), adam, header["update"],
-                         group("best_") or None, header["best_gap"], header["curve"], header["seconds"])
+    policy = Policy(group("param_"), features_for(config.variant, config.feature_set))
+    return TrainingState(policy, adam, header["update"], group("best_") or None, header["best_gap"], header["curve"],
+                         header["seconds"])
 
 
 def train(
@@ -222,7 +226,7 @@ def train(
     if checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, config)
     else:
-        policy = Policy.initial(config.seed, config.hidden, features_for(config.variant))
+        policy = Policy.initial(config.seed, config.hidden, features_for(config.variant, config.feature_set))
         state = TrainingState(policy, Adam(config.learning_rate))
     validation = validation_set(config)
     began, seconds_before = time.monotonic(), state.seconds

@@ -13,6 +13,7 @@ import numpy as np
 import ortools
 
 from instances.errors import InputError
+from learned_pdr.features import FEATURE_SETS
 from learned_pdr.training import OBJECTIVES, TrainingConfig, TrainingState, load_checkpoint, train, trained_policy
 from solvers.cli_errors import reports_input_errors
 from solvers.provenance import source_commit
@@ -68,10 +69,13 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
                    "of each instance (Corsini et al. 2024).")
 @click.option("--hidden", type=click.IntRange(min=1), default=TrainingConfig.hidden, show_default=True,
               help="Units in each of the network's two hidden layers.")
+@click.option("--features", "feature_set", type=click.Choice(list(FEATURE_SETS)), default=TrainingConfig.feature_set,
+              show_default=True, help="What the network reads of each candidate: standard (12 features), or "
+              "lookahead (6 more about the job's following operation, bottleneck machines and slack; classic only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
-                      shutdowns, objective, hidden, quiet):
+                      shutdowns, objective, hidden, feature_set, quiet):
     """Train the learned dispatching rule by reinforcement learning (REINFORCE or self-labeling, Adam)
     on random job shops from the seeded generator, never on benchmark instances.
 
@@ -93,7 +97,8 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
         raise InputError(f"--out: no folder {out.resolve().parent}", source=str(out))
     config = TrainingConfig(seed=seed, instances_per_update=instances_per_update, rollouts=rollouts,
                             learning_rate=learning_rate, non_delay=non_delay or variant == "blocking", variant=variant,
-                            shutdowns=parse_probabilities(shutdowns, variant), objective=objective, hidden=hidden)
+                            shutdowns=parse_probabilities(shutdowns, variant), objective=objective, hidden=hidden,
+                            feature_set=feature_set)
     checkpoint = checkpoint_path(out)
     commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:
