@@ -3,7 +3,14 @@ import pytest
 
 from instances import InputError, evaluate, load
 from instances.generators import random_jobshop
-from learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, bound_after, candidate_features
+from learned_pdr.features import (
+    CANDIDATE_FEATURES,
+    LOOKAHEAD_FEATURES,
+    FeatureScales,
+    bound_after,
+    candidate_features,
+    features_for,
+)
 from learned_pdr.learned import rollout, sample_best
 from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
 from learned_pdr.simulator import DispatchSimulator
@@ -46,7 +53,8 @@ def test_scores_do_not_depend_on_the_order_of_the_candidates():
     assert np.allclose(policy.scores(x)[permutation], policy.scores(x[permutation]))
 
 
-def test_features_are_size_invariant_when_the_instance_is_scaled_in_time():
+@pytest.mark.parametrize("names", [CANDIDATE_FEATURES, LOOKAHEAD_FEATURES])
+def test_features_are_size_invariant_when_the_instance_is_scaled_in_time(names):
     problem = load("ft10")
     slower = type(problem).from_matrices("ft10x7", problem.machines.reshape(10, 10),
                                          7 * problem.durations.reshape(10, 10))
@@ -56,9 +64,49 @@ def test_features_are_size_invariant_when_the_instance_is_scaled_in_time():
         scales = FeatureScales(sim)
         for _ in range(25):
             sim.step(int(sim.candidates()[0]))
-        rows.append(candidate_features(sim, sim.candidates(), scales))
-    assert rows[0].shape[1] == len(CANDIDATE_FEATURES)
+        rows.append(candidate_features(sim, sim.candidates(), scales, names))
+    assert rows[0].shape[1] == len(names)
     assert np.allclose(rows[0], rows[1])
+
+
+@pytest.mark.parametrize("decisions", [12, 66])  # 5 candidates; 3, one of them at its job's last operation
+def test_lookahead_features_match_their_definitions_on_a_partial_schedule(decisions):
+    problem = load("ft10")
+    sim = DispatchSimulator(problem)
+    for _ in range(decisions):
+        sim.step(int(sim.candidates()[-1]))
+    jobs = sim.candidates()
+    x = candidate_features(sim, jobs, FeatureScales(sim), LOOKAHEAD_FEATURES)
+    column = {name: x[:, i] for i, name in enumerate(LOOKAHEAD_FEATURES)}
+    mean_duration = problem.durations.sum() / problem.n_operations
+    ops = problem.machines.reshape(10, 10), problem.durations.reshape(10, 10)
+    unfinished = [j for j in range(10) if sim.next_op[j] < 10 * (j + 1)]
+    largest_bound = max(sim.earliest[j] + sim.remaining_work[j] for j in unfinished)
+    for row, job in enumerate(jobs):
+        step = int(sim.next_op[job]) - 10 * job  # the candidate's position in its job
+        end = sim.earliest[job] + ops[1][job, step]
+        if step + 1 < 10:
+            following = ops[0][job, step + 1]
+            assert column["next_duration"][row] == pytest.approx(ops[1][job, step + 1] / mean_duration)
+            slack = (end - sim.machine_ready[following]) / mean_duration
+            assert column["next_machine_slack"][row] == pytest.approx(slack)
+            assert column["next_machine_bottleneck"][row] == pytest.approx(
+                sim.machine_remaining_work[following] / sim.machine_remaining_work.max())
+        else:
+            assert column["next_duration"][row] == column["next_machine_bottleneck"][row] == 0
+            assert column["next_machine_slack"][row] == 0
+        assert column["machine_bottleneck"][row] == pytest.approx(
+            sim.machine_remaining_work[ops[0][job, step]] / sim.machine_remaining_work.max())
+        own_bound = sim.earliest[job] + sim.remaining_work[job]
+        assert column["job_slack"][row] == pytest.approx((largest_bound - own_bound) / mean_duration)
+        assert column["time_progress"][row] == pytest.approx(sim.earliest[job] / largest_bound)
+    assert len(jobs) > 1 and np.all(column["job_slack"] >= 0)
+
+
+def test_a_feature_set_the_variant_lacks_is_refused():
+    assert features_for("classic", "lookahead") == LOOKAHEAD_FEATURES
+    with pytest.raises(InputError, match="unknown feature set 'lookahead' for blocking job shops; choose standard"):
+        features_for("blocking", "lookahead")
 
 
 def test_bound_after_matches_dispatching_each_candidate_first():
@@ -93,6 +141,12 @@ def test_a_policy_survives_a_round_trip_and_a_bad_file_is_refused(tmp_path):
     loaded = Policy.load(tmp_path / "w.npz")
     assert loaded.metadata == {"command": "test"}
     assert all(np.array_equal(loaded.params[k], policy.params[k]) for k in PARAMETERS)
+    Policy.initial(seed=5, hidden=4, features=LOOKAHEAD_FEATURES).save(tmp_path / "lookahead.npz")
+    assert Policy.load(tmp_path / "lookahead.npz").features == LOOKAHEAD_FEATURES
+    Policy.initial(seed=5, hidden=4, features=("duration", "from_the_future")).save(tmp_path / "future.npz")
+    with pytest.raises(InputError, match=r"future\.npz: trained on features \['duration', 'from_the_future'\], which "
+                       "this version does not compute"):
+        Policy.load(tmp_path / "future.npz")
     (tmp_path / "bad.npz").write_text("not weights")
     with pytest.raises(InputError, match=r"bad\.npz: not a cpsched policy file"):
         Policy.load(tmp_path / "bad.npz")

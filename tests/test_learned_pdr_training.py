@@ -38,13 +38,14 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
         train(dataclasses.replace(SMALL, rollouts=5), updates=10, checkpoint=checkpoint)
 
 
-@pytest.mark.parametrize("objective", ["reinforce", "self-label"])
-def test_training_beats_the_random_rule_and_the_untrained_policy_on_held_out_instances(objective):
-    state = train(dataclasses.replace(SMALL, objective=objective), updates=60)
+@pytest.mark.parametrize(("objective", "feature_set"),
+                         [("reinforce", "standard"), ("self-label", "standard"), ("reinforce", "lookahead")])
+def test_training_beats_the_random_rule_and_the_untrained_policy_on_held_out_instances(objective, feature_set):
+    state = train(dataclasses.replace(SMALL, objective=objective, feature_set=feature_set), updates=60)
     policy = trained_policy(state, {})
     held_out = [random_jobshop(8, 6, 500 + i) for i in range(6)]  # never drawn in training (seeds differ)
     trained = greedy_gap(policy, held_out, non_delay=False)
-    untrained = greedy_gap(Policy.initial(SMALL.seed), held_out, non_delay=False)
+    untrained = greedy_gap(Policy.initial(SMALL.seed, features=policy.features), held_out, non_delay=False)
     random_rule = np.mean([p.makespan_of(dispatch(p, "random", non_delay=False, seed=s).starts) / p.lower_bound - 1
                            for p in held_out for s in range(3)])
     assert trained < untrained and trained < random_rule
