@@ -17,9 +17,10 @@ import numpy as np
 from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 from instances.jobshop_variant import JobShopVariant
-from learned_pdr.blocking_simulator import RandomShutdowns, simulator_for
+from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
 from learned_pdr.features import FeatureScales, candidate_features, trained_variant
 from learned_pdr.policy import Policy
+from learned_pdr.simulator import DispatchSimulator
 
 DEFAULT_WEIGHTS = "default.npz"  # in learned_pdr/weights/, with its provenance beside it
 BLOCKING_WEIGHTS = "blocking.npz"  # the rule trained on blocking job shops (`train-pdr --variant blocking`)
@@ -45,7 +46,15 @@ def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: f
             shutdowns: RandomShutdowns | None = None) -> tuple[Schedule, Trajectory | None, int]:
     """One schedule and its makespan: greedy when `temperature` is 0, else sampled with `rng`."""
     sim = simulator_for(problem, non_delay, shutdowns)
-    scales = FeatureScales(sim)
+    trajectory = run_policy(sim, policy, FeatureScales(sim), temperature=temperature, rng=rng, record=record)
+    return sim.schedule(), trajectory, sim.makespan
+
+
+def run_policy(sim: DispatchSimulator | BlockingSimulator, policy: Policy, scales: FeatureScales, *,
+               temperature: float = 0.0, rng: np.random.Generator | None = None,
+               record: bool = False) -> Trajectory | None:
+    """Let `policy` make every decision left in `sim` (from wherever it stands), greedy when
+    `temperature` is 0, else sampled with `rng`; the real decisions, when `record`."""
     trajectory = Trajectory() if record else None
     while not sim.done:
         jobs = sim.candidates()
@@ -53,19 +62,21 @@ def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: f
             sim.step(int(jobs[0]))
             continue
         x = candidate_features(sim, jobs, scales, policy.features)
-        scores = policy.scores(x)
-        if temperature <= 0:
-            pick = int(np.argmax(scores))
-        else:
-            logits = scores / temperature
-            p = np.exp(logits - logits.max())
-            pick = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
-            pick = min(pick, len(jobs) - 1)
+        pick = choose(policy.scores(x), temperature, rng)
         if trajectory is not None:
             trajectory.features.append(x)
             trajectory.chosen.append(pick)
         sim.step(int(jobs[pick]))
-    return sim.schedule(), trajectory, sim.makespan
+    return trajectory
+
+
+def choose(scores: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
+    """The highest score when `temperature` is 0, else a draw from the softmax of scores / temperature."""
+    if temperature <= 0:
+        return int(np.argmax(scores))
+    logits = scores / temperature
+    p = np.exp(logits - logits.max())
+    return min(int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right")), len(scores) - 1)
 
 
 def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int, seed: int = 0,

@@ -14,6 +14,8 @@ few O(n_jobs) vector operations: a 1000 x 100 instance (100,000 steps) dispatche
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from instances.jobshop import JobShop, Schedule
@@ -55,6 +57,15 @@ class DispatchSimulator:
         self.earliest = np.zeros(problem.n_jobs, dtype=np.int64)
         self.scheduled = 0
         self._conflict: np.ndarray | None = None
+
+    def copy(self) -> DispatchSimulator:
+        """An independent simulator in the same state (the problem is shared: it never changes), so
+        a rule can try a decision and see where it leads."""
+        clone = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray):
+                setattr(clone, name, value.copy())
+        return clone
 
     @property
     def done(self) -> bool:

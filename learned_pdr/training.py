@@ -1,12 +1,15 @@
-"""Training the learned rule: REINFORCE with a shared baseline, or self-labeling, with Adam, on
-generated job shops.
+"""Training the learned rule: REINFORCE with a shared baseline, self-labeling or rollout labels, with
+Adam, on generated job shops.
 
 Each update draws a few random instances (sizes from 6 x 6 to 30 x 20, Taillard's distribution,
 never a benchmark instance) and runs K sampled rollouts of each. REINFORCE pushes up the
 log-probability of the rollouts shorter than their instance's mean (advantage = (mean - makespan) /
 lower bound, so instances of every size weigh alike). Self-labeling (Corsini et al., "Self-Labeling
 the Job Shop Scheduling Problem", arXiv 2401.11849) instead imitates the best of the K rollouts:
-the mean log-probability of its decisions is pushed up, and the others are ignored.
+the mean log-probability of its decisions is pushed up, and the others are ignored. Rollout labels
+(approximate policy iteration, as in the per-step rollouts of Residual Scheduling, Ho et al. 2023)
+give single decisions their own signal: at a few decisions of a sampled rollout every candidate is
+tried, the greedy policy completes each schedule, and the best candidates become the label.
 
 Every instance and every sample is drawn from a generator seeded by (seed, update, slot), so
 training is a pure function of the seed and the number of updates: a resumed run gives the same
@@ -30,14 +33,15 @@ from instances.generators import random_jobshop
 from instances.jobshop import JobShop
 from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import RandomShutdowns
-from learned_pdr.features import features_for
-from learned_pdr.learned import rollout
+from learned_pdr.features import FeatureScales, candidate_features, features_for
+from learned_pdr.learned import choose, rollout, run_policy
 from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
+from learned_pdr.simulator import DispatchSimulator
 
 TRAINING_SIZES = ((6, 6), (10, 10), (15, 10), (15, 15), (20, 10), (20, 15), (20, 20), (30, 15), (30, 20))
 VALIDATION_SIZES = ((10, 10), (15, 15), (20, 20), (30, 20))
 VARIANTS = ("classic", "blocking")
-OBJECTIVES = ("reinforce", "self-label")
+OBJECTIVES = ("reinforce", "self-label", "rollout-label")
 VALIDATION_SEED = 1_000_000  # validation instances are seeds 1,000,000 + i: disjoint from training draws
 
 
@@ -58,6 +62,7 @@ class TrainingConfig:
     shutdowns: tuple[float, ...] = ()  # blocking: each training instance meets one of these shutdown probabilities
     objective: str = "reinforce"  # or "self-label": imitate the best of the K rollouts
     feature_set: str = "standard"  # which named features the network reads (learned_pdr.features)
+    labelled_decisions: int = 8  # rollout-label: decisions per instance whose candidates are all tried
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -65,6 +70,9 @@ class TrainingConfig:
         if self.objective not in OBJECTIVES:
             raise InputError(f"unknown objective '{self.objective}'; choose {' or '.join(OBJECTIVES)}")
         features_for(self.variant, self.feature_set)  # refuses a set the variant lacks
+        if self.objective == "rollout-label" and self.variant != "classic":
+            raise InputError("rollout-label tries every candidate of a decision, which random shutdowns would "
+                             "make unrepeatable; train blocking job shops with reinforce or self-label")
         if self.shutdowns and self.variant != "blocking":
             raise InputError("random shutdowns apply to the blocking variant (--variant blocking)")
         if any(not 0 <= q < 1 for q in self.shutdowns):
@@ -135,6 +143,8 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
     if any, drawn with `rng`); the gradient of the objective (REINFORCE: mean over rollouts;
     self-labeling: the best rollout's mean log-probability) and their mean makespan over the lower
     bound."""
+    if config.objective == "rollout-label":
+        return rollout_label_gradient(policy, problem, config, rng)
     shutdowns = None
     if config.shutdowns:
         probability = config.shutdowns[rng.integers(len(config.shutdowns))]
@@ -170,6 +180,52 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
     return grads, float(makespans.mean() / problem.lower_bound)
 
 
+def rollout_label_gradient(policy: Policy, problem: JobShop, config: TrainingConfig,
+                           rng: np.random.Generator) -> tuple[dict[str, np.ndarray], float]:
+    """One sampled rollout of `problem`; at `config.labelled_decisions` of its decisions, every
+    candidate is dispatched in turn and the schedule completed by the greedy policy, and the
+    candidates that lead to the shortest schedule become the label (weighted by how much the
+    choice mattered: the spread of those makespans over the lower bound). One step of policy
+    iteration by rollouts: each decision gets its own signal, not a share of the whole schedule's."""
+    sim = DispatchSimulator(problem, config.non_delay)
+    scales = FeatureScales(sim)
+    targets = sorted(rng.choice(problem.n_operations, size=min(config.labelled_decisions, problem.n_operations),
+                                replace=False).tolist())
+    features, starts, chosen, weights, offset = [], [], [], [], 0
+    while not sim.done:
+        jobs = sim.candidates()
+        if len(jobs) == 1:
+            sim.step(int(jobs[0]))
+            continue
+        x = candidate_features(sim, jobs, scales, policy.features)
+        if targets and targets[0] <= sim.scheduled:
+            while targets and targets[0] <= sim.scheduled:
+                targets.pop(0)
+            makespans = np.array([completed_makespan(sim, int(job), policy, scales) for job in jobs], dtype=np.float64)
+            best = np.flatnonzero(makespans == makespans.min())
+            if len(best) < len(jobs):  # some choice is worse: there is something to learn
+                for row in best:  # ties share the weight
+                    features.append(x)
+                    starts.append(offset)
+                    chosen.append(offset + int(row))
+                    weights.append((makespans.max() - makespans.min()) / problem.lower_bound / len(best))
+                    offset += len(x)
+        sim.step(int(jobs[choose(policy.scores(x), 1.0, rng)]))
+    if not features:
+        return {name: np.zeros_like(policy.params[name]) for name in PARAMETERS}, sim.makespan / problem.lower_bound
+    _, grads = log_likelihood(policy.params, np.vstack(features), np.asarray(starts, dtype=np.int64),
+                              np.asarray(chosen, dtype=np.int64), np.asarray(weights) / config.labelled_decisions)
+    return grads, sim.makespan / problem.lower_bound
+
+
+def completed_makespan(sim: DispatchSimulator, job: int, policy: Policy, scales: FeatureScales) -> int:
+    """The makespan when `job` is dispatched now and the greedy policy makes every later decision."""
+    trial = sim.copy()
+    trial.step(job)
+    run_policy(trial, policy, scales)
+    return trial.makespan
+
+
 def save_checkpoint(path: Path, config: TrainingConfig, state: TrainingState) -> None:
     """Write atomically (a temporary file renamed over the old one): a kill never leaves half a file."""
     arrays = {f"param_{k}": v for k, v in state.policy.params.items()}
@@ -197,6 +253,7 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
     saved.setdefault("variant", "classic")  # checkpoints from before the blocking variant
     saved.setdefault("objective", "reinforce")  # and from before self-labeling
     saved.setdefault("feature_set", "standard")  # and from before named feature sets
+    saved.setdefault("labelled_decisions", 8)  # and from before rollout labels
     if saved != dataclasses.asdict(config) | {"sizes": config.sizes, "shutdowns": config.shutdowns}:
         raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
                          f"use another --out or delete it")

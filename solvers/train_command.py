@@ -66,7 +66,10 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
                    "blocking]")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default=TrainingConfig.objective, show_default=True,
               help="reinforce: push up rollouts better than their mean; self-label: imitate the best rollout "
-                   "of each instance (Corsini et al. 2024).")
+                   "of each instance (Corsini et al. 2024); rollout-label: at a few decisions try every "
+                   "candidate, complete each schedule greedily, and imitate the best (classic only).")
+@click.option("--labelled-decisions", type=click.IntRange(min=1), default=TrainingConfig.labelled_decisions,
+              show_default=True, help="rollout-label: decisions per instance whose candidates are all tried.")
 @click.option("--hidden", type=click.IntRange(min=1), default=TrainingConfig.hidden, show_default=True,
               help="Units in each of the network's two hidden layers.")
 @click.option("--features", "feature_set", type=click.Choice(list(FEATURE_SETS)), default=TrainingConfig.feature_set,
@@ -75,9 +78,9 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
-                      shutdowns, objective, hidden, feature_set, quiet):
-    """Train the learned dispatching rule by reinforcement learning (REINFORCE or self-labeling, Adam)
-    on random job shops from the seeded generator, never on benchmark instances.
+                      shutdowns, objective, labelled_decisions, hidden, feature_set, quiet):
+    """Train the learned dispatching rule by reinforcement learning (REINFORCE, self-labeling or
+    rollout labels; Adam) on random job shops from the seeded generator, never on benchmark instances.
 
     Every few updates the greedy rule is scored on fixed validation instances and a checkpoint is
     written; the same command resumes an interrupted run, and the same seed and number of updates
@@ -98,7 +101,7 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     config = TrainingConfig(seed=seed, instances_per_update=instances_per_update, rollouts=rollouts,
                             learning_rate=learning_rate, non_delay=non_delay or variant == "blocking", variant=variant,
                             shutdowns=parse_probabilities(shutdowns, variant), objective=objective, hidden=hidden,
-                            feature_set=feature_set)
+                            feature_set=feature_set, labelled_decisions=labelled_decisions)
     checkpoint = checkpoint_path(out)
     commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:

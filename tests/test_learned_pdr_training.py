@@ -6,8 +6,17 @@ import pytest
 from instances import InputError
 from instances.generators import random_jobshop
 from learned_pdr import dispatch
+from learned_pdr.features import FeatureScales, candidate_features
 from learned_pdr.policy import PARAMETERS, Policy
-from learned_pdr.training import TrainingConfig, greedy_gap, load_checkpoint, train, trained_policy
+from learned_pdr.simulator import DispatchSimulator
+from learned_pdr.training import (
+    TrainingConfig,
+    completed_makespan,
+    greedy_gap,
+    load_checkpoint,
+    train,
+    trained_policy,
+)
 
 SMALL = TrainingConfig(seed=7, instances_per_update=2, rollouts=4, learning_rate=3e-3, validate_every=5,
                        validation_per_size=1, sizes=((6, 6), (8, 6)))
@@ -39,9 +48,11 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("objective", "feature_set"),
-                         [("reinforce", "standard"), ("self-label", "standard"), ("reinforce", "lookahead")])
+                         [("reinforce", "standard"), ("self-label", "standard"), ("reinforce", "lookahead"),
+                          ("rollout-label", "standard")])
 def test_training_beats_the_random_rule_and_the_untrained_policy_on_held_out_instances(objective, feature_set):
-    state = train(dataclasses.replace(SMALL, objective=objective, feature_set=feature_set), updates=60)
+    config = dataclasses.replace(SMALL, objective=objective, feature_set=feature_set, labelled_decisions=4)
+    state = train(config, updates=60)
     policy = trained_policy(state, {})
     held_out = [random_jobshop(8, 6, 500 + i) for i in range(6)]  # never drawn in training (seeds differ)
     trained = greedy_gap(policy, held_out, non_delay=False)
@@ -52,5 +63,28 @@ def test_training_beats_the_random_rule_and_the_untrained_policy_on_held_out_ins
 
 
 def test_an_unknown_objective_is_refused():
-    with pytest.raises(InputError, match="unknown objective 'ppo'; choose reinforce or self-label"):
+    with pytest.raises(InputError, match="unknown objective 'ppo'; choose reinforce or self-label or rollout-label"):
         TrainingConfig(objective="ppo")
+    with pytest.raises(InputError, match="rollout-label tries every candidate"):
+        TrainingConfig(objective="rollout-label", variant="blocking", non_delay=True)
+
+
+def test_rollout_labels_name_the_candidate_whose_greedy_completion_is_shortest():
+    problem = random_jobshop(6, 4, 3)
+    policy = Policy.initial(0, 4)
+    sim = DispatchSimulator(problem)
+    scales = FeatureScales(sim)
+    sequence = []
+    while len(sim.candidates()) < 3:
+        sequence.append(int(sim.candidates()[0]))
+        sim.step(sequence[-1])
+    before = sim.starts.copy()
+    for job in sim.candidates():
+        by_hand = DispatchSimulator(problem)
+        for earlier in [*sequence, int(job)]:
+            by_hand.step(earlier)
+        while not by_hand.done:
+            jobs = by_hand.candidates()
+            by_hand.step(int(jobs[np.argmax(policy.scores(candidate_features(by_hand, jobs, scales)))]))
+        assert completed_makespan(sim, int(job), policy, scales) == by_hand.makespan
+    assert sim.starts.tolist() == before.tolist()  # trying candidates leaves the simulator as it was
