@@ -8,6 +8,7 @@ features and choice, for training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -52,9 +53,11 @@ def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: f
 
 def run_policy(sim: DispatchSimulator | BlockingSimulator, policy: Policy, scales: FeatureScales, *,
                temperature: float = 0.0, rng: np.random.Generator | None = None,
-               record: bool = False) -> Trajectory | None:
+               record: bool = False, on_decision: Callable[[np.ndarray, np.ndarray], None] | None = None,
+               ) -> Trajectory | None:
     """Let `policy` make every decision left in `sim` (from wherever it stands), greedy when
-    `temperature` is 0, else sampled with `rng`; the real decisions, when `record`."""
+    `temperature` is 0, else sampled with `rng`; the real decisions, when `record`. Before each
+    real decision, `on_decision(candidates, features)` may look at `sim`."""
     trajectory = Trajectory() if record else None
     while not sim.done:
         jobs = sim.candidates()
@@ -62,6 +65,8 @@ def run_policy(sim: DispatchSimulator | BlockingSimulator, policy: Policy, scale
             sim.step(int(jobs[0]))
             continue
         x = candidate_features(sim, jobs, scales, policy.features)
+        if on_decision is not None:
+            on_decision(jobs, x)
         pick = choose(policy.scores(x), temperature, rng)
         if trajectory is not None:
             trajectory.features.append(x)

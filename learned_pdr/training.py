@@ -33,8 +33,8 @@ from instances.generators import random_jobshop
 from instances.jobshop import JobShop
 from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import RandomShutdowns
-from learned_pdr.features import FeatureScales, candidate_features, features_for
-from learned_pdr.learned import choose, rollout, run_policy
+from learned_pdr.features import FeatureScales, features_for
+from learned_pdr.learned import rollout, run_policy
 from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
 from learned_pdr.simulator import DispatchSimulator
 
@@ -191,26 +191,25 @@ def rollout_label_gradient(policy: Policy, problem: JobShop, config: TrainingCon
     scales = FeatureScales(sim)
     targets = sorted(rng.choice(problem.n_operations, size=min(config.labelled_decisions, problem.n_operations),
                                 replace=False).tolist())
-    features, starts, chosen, weights, offset = [], [], [], [], 0
-    while not sim.done:
-        jobs = sim.candidates()
-        if len(jobs) == 1:
-            sim.step(int(jobs[0]))
-            continue
-        x = candidate_features(sim, jobs, scales, policy.features)
-        if targets and targets[0] <= sim.scheduled:
-            while targets and targets[0] <= sim.scheduled:
-                targets.pop(0)
-            makespans = np.array([completed_makespan(sim, int(job), policy, scales) for job in jobs], dtype=np.float64)
-            best = np.flatnonzero(makespans == makespans.min())
-            if len(best) < len(jobs):  # some choice is worse: there is something to learn
-                for row in best:  # ties share the weight
-                    features.append(x)
-                    starts.append(offset)
-                    chosen.append(offset + int(row))
-                    weights.append((makespans.max() - makespans.min()) / problem.lower_bound / len(best))
-                    offset += len(x)
-        sim.step(int(jobs[choose(policy.scores(x), 1.0, rng)]))
+    features, starts, chosen, weights = [], [], [], []
+
+    def label(jobs: np.ndarray, x: np.ndarray) -> None:
+        if not targets or targets[0] > sim.scheduled:
+            return
+        while targets and targets[0] <= sim.scheduled:
+            targets.pop(0)
+        makespans = np.array([completed_makespan(sim, int(job), policy, scales) for job in jobs], dtype=np.float64)
+        best = np.flatnonzero(makespans == makespans.min())
+        if len(best) == len(jobs):  # every choice leads to the same schedule length: nothing to learn
+            return
+        for row in best:  # ties share the weight
+            offset = sum(len(rows) for rows in features)
+            features.append(x)
+            starts.append(offset)
+            chosen.append(offset + int(row))
+            weights.append((makespans.max() - makespans.min()) / problem.lower_bound / len(best))
+
+    run_policy(sim, policy, scales, temperature=1.0, rng=rng, on_decision=label)
     if not features:
         return {name: np.zeros_like(policy.params[name]) for name in PARAMETERS}, sim.makespan / problem.lower_bound
     _, grads = log_likelihood(policy.params, np.vstack(features), np.asarray(starts, dtype=np.int64),
