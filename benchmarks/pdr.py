@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="a policy file instead of the shipped one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="JSON-lines results file")
+    parser.add_argument("--report-only", action="store_true", help="warm: run nothing, print the tables of --out")
     args = parser.parse_args()
 
     if args.part == "rules":
@@ -97,7 +98,7 @@ def main() -> None:
                          warm_start=WARM_VARIANTS[variant], weights=args.weights)
 
         sweep("CP-SAT warm starts", args.groups, list(WARM_VARIANTS), warm_cell, time_limit=limit,
-              workers=args.workers, seed=args.seed, out=args.out)
+              workers=args.workers, seed=args.seed, out=args.out, report_only=args.report_only)
         print()
 
 
