@@ -149,7 +149,22 @@ def draw_offload(problem: OffloadProblem, plan: OffloadPlan, path: str | Path) -
     plt.close(figure)
 
 
-@click.command("offload-profile")
+OFFLOAD_PROFILE_HELP = """Write the optimizer-offload problem of one GPU training MODEL (a built-in profile or a
+Hugging Face config.json): its optimizer-state subgroups, when the backward pass makes each
+gradient ready, the PCIe links, the CPU and GPU Adam throughputs and the GPU memory free for
+optimizer state. The docstring of instances/offload_profiles.py says where each default comes from.
+
+\b
+Built-in profiles: {profiles}
+
+\b
+Example:
+  cpsched offload-profile llama2-13b --gpu h100 --pcie gen5 --subgroup 100M > problem.json
+  cpsched solve problem.json --time-limit 10 --plot offload.png
+""".format(profiles=", ".join(PROFILES))
+
+
+@click.command("offload-profile", help=OFFLOAD_PROFILE_HELP)
 @click.argument("model")
 @click.option("--gpu", type=click.Choice(sorted(HBM_TBPS)), default="h100", show_default=True,
               help="Sets the memory, the HBM bandwidth behind GPU Adam, and the peak FLOPS behind the backward.")
@@ -191,19 +206,7 @@ def draw_offload(problem: OffloadProblem, plan: OffloadPlan, path: str | Path) -
 def offload_profile_command(model, gpu, pcie, pcie_efficiency, subgroup, dp, cpu_adam, gpu_adam, seq, micro_batch,
                             efficiency, recompute, free_gb, memory_gb, reserve_gb, speculative, after_backward,
                             output):
-    """Write the optimizer-offload problem of one GPU training MODEL (a built-in profile or a
-    Hugging Face config.json): its optimizer-state subgroups, when the backward pass makes each
-    gradient ready, the PCIe links, the CPU and GPU Adam throughputs and the GPU memory free for
-    optimizer state. The docstring of instances/offload_profiles.py says where each default comes from.
-
-    \b
-    Built-in profiles: """ + ", ".join(PROFILES) + """
-
-    \b
-    Example:
-      cpsched offload-profile llama2-13b --gpu h100 --pcie gen5 --subgroup 100M > problem.json
-      cpsched solve problem.json --time-limit 10 --plot offload.png
-    """
+    """The help text is OFFLOAD_PROFILE_HELP: it lists the built-in profiles, which a docstring cannot."""
     options = OffloadOptions(gpu=gpu, pcie=pcie, pcie_efficiency=pcie_efficiency, subgroup=parse_count(subgroup),
                              dp=dp, cpu_adam_gparams=cpu_adam, gpu_adam_gparams=gpu_adam, seq=seq,
                              micro_batch=micro_batch, efficiency=efficiency, recompute=recompute, free_gb=free_gb,

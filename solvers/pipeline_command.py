@@ -47,7 +47,24 @@ def report_pipeline(problem: PipelineProblem, result: Result, *, as_json: bool, 
         draw_timeline(problem, placement, plot)
 
 
-@click.command("pipeline-profile")
+PIPELINE_PROFILE_HELP = """Write the pipeline problem of training MODEL: a built-in profile or a Hugging Face
+config.json.
+
+Layer times come from the analytic FLOPs of Narayanan et al. (SC'21) at the given efficiency of
+the GPU's peak; activation memory from Korthikanti et al. (MLSys'23), as Megatron-LM computes it.
+Every decoder layer may be recomputed (full recomputation).
+
+\b
+Built-in profiles: {profiles}
+
+\b
+Example:
+  cpsched pipeline-profile llama3-8b --seq 4096 --micro-batch 1 --tp 1 --gpu h100 > problem.json
+  cpsched solve problem.json --emit megatron
+""".format(profiles=", ".join(PROFILES))
+
+
+@click.command("pipeline-profile", help=PIPELINE_PROFILE_HELP)
 @click.argument("model")
 @click.option("--seq", type=click.IntRange(min=1), default=4096, show_default=True, help="Sequence length.")
 @click.option("--micro-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Microbatch size.")
@@ -78,20 +95,7 @@ def report_pipeline(problem: PipelineProblem, result: Result, *, as_json: bool, 
 @reports_input_errors
 def pipeline_profile_command(model, seq, micro_batch, tp, gpu, efficiency, stages, microbatches, schedule,
                              virtual_stages, memory_gb, bytes_per_param, vocab_shards, vocab, output):
-    """Write the pipeline problem of training MODEL: a built-in profile or a Hugging Face config.json.
-
-    Layer times come from the analytic FLOPs of Narayanan et al. (SC'21) at the given efficiency of
-    the GPU's peak; activation memory from Korthikanti et al. (MLSys'23), as Megatron-LM computes it.
-    Every decoder layer may be recomputed (full recomputation).
-
-    \b
-    Built-in profiles: """ + ", ".join(PROFILES) + """
-
-    \b
-    Example:
-      cpsched pipeline-profile llama3-8b --seq 4096 --micro-batch 1 --tp 1 --gpu h100 > problem.json
-      cpsched solve problem.json --emit megatron
-    """
+    """The help text is PIPELINE_PROFILE_HELP: it lists the built-in profiles, which a docstring cannot."""
     shape = model_shape(model)
     if vocab:
         shape = replace(shape, vocab=vocab)

@@ -149,6 +149,14 @@ def test_help_explains_the_commands():
     assert "--time-limit" in process.stdout and "Ctrl-C stops the search" in process.stdout
 
 
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_has_a_description_and_an_example(command):
+    # A help text assembled by string concatenation is not a docstring, and click then shows none.
+    text = run(command, "--help").output
+    description = text.split("\n\n")[1]
+    assert not description.startswith("Options:") and "Example" in text, text
+
+
 def test_gantt_without_matplotlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = run("solve", "ft06", "-t", 5, "--quiet", "--gantt", "chart.png")
