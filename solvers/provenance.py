@@ -6,18 +6,27 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+# Changes here are what the code produced, not the code: a sweep writes its committed database while
+# it runs, and that must not mark the code that wrote it as modified.
+OUTPUT_DIRECTORIES = ("results",)
+
 
 @cache
 def source_commit() -> str | None:
-    """The git commit of this checkout (with '+' if tracked files have changed), or None when the
-    package is not running from a git checkout. Read once per process: the code a process runs is
-    the code it started with, and a sweep asks for every cell."""
-    here = Path(__file__).resolve().parent
+    """The git commit of this checkout, read once per process: the code a process runs is the code
+    it started with, and a sweep asks for every cell."""
+    return checkout_commit(Path(__file__).resolve().parent)
+
+
+def checkout_commit(directory: Path) -> str | None:
+    """The short commit of the git checkout holding `directory`, with '+' when tracked files outside
+    `OUTPUT_DIRECTORIES` have changed, or None when it is not in a git checkout."""
+    code_paths = [":/", *(f":(top,exclude){name}" for name in OUTPUT_DIRECTORIES)]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=here).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True, cwd=here).stdout.strip()
+                              check=True, cwd=directory).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *code_paths],
+                               capture_output=True, text=True, check=True, cwd=directory).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+" if dirty else "")
