@@ -19,7 +19,8 @@ from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
-from learned_pdr.features import FeatureScales, candidate_features, trained_variant
+from learned_pdr.features import FeatureScales, trained_variant
+from learned_pdr.observation import Batch, Observation
 from learned_pdr.policy import Policy
 from learned_pdr.simulator import DispatchSimulator
 
@@ -30,16 +31,14 @@ SAMPLE_TEMPERATURES = (0.3, 2.0)  # the sharpest and the flattest of `sample_bes
 
 @dataclass
 class Trajectory:
-    """The decisions of one rollout that had a choice: stacked features, where each begins, and
-    the row chosen (indices into `features`)."""
+    """The decisions of one rollout that had a choice: what the policy saw, and which candidate it
+    chose (an index into that decision's candidates)."""
 
-    features: list[np.ndarray] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
     chosen: list[int] = field(default_factory=list)
 
-    def stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        counts = np.array([len(x) for x in self.features], dtype=np.int64)
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-        return np.vstack(self.features), starts, starts + np.asarray(self.chosen, dtype=np.int64)
+    def stacked(self) -> Batch:
+        return Batch.of(self.observations, self.chosen)
 
 
 def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: float = 0.0,
@@ -53,23 +52,23 @@ def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: f
 
 def run_policy(sim: DispatchSimulator | BlockingSimulator, policy: Policy, scales: FeatureScales, *,
                temperature: float = 0.0, rng: np.random.Generator | None = None,
-               record: bool = False, on_decision: Callable[[np.ndarray, np.ndarray], None] | None = None,
+               record: bool = False, on_decision: Callable[[np.ndarray, Observation], None] | None = None,
                ) -> Trajectory | None:
     """Let `policy` make every decision left in `sim` (from wherever it stands), greedy when
     `temperature` is 0, else sampled with `rng`; the real decisions, when `record`. Before each
-    real decision, `on_decision(candidates, features)` may look at `sim`."""
+    real decision, `on_decision(candidates, observation)` may look at `sim`."""
     trajectory = Trajectory() if record else None
     while not sim.done:
         jobs = sim.candidates()
         if len(jobs) == 1:
             sim.step(int(jobs[0]))
             continue
-        x = candidate_features(sim, jobs, scales, policy.features)
+        observation = policy.observe(sim, jobs, scales)
         if on_decision is not None:
-            on_decision(jobs, x)
-        pick = choose(policy.scores(x), temperature, rng)
+            on_decision(jobs, observation)
+        pick = choose(policy.scores(observation), temperature, rng)
         if trajectory is not None:
-            trajectory.features.append(x)
+            trajectory.observations.append(observation)
             trajectory.chosen.append(pick)
         sim.step(int(jobs[pick]))
     return trajectory

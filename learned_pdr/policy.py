@@ -1,13 +1,9 @@
-"""The learned rule's network: scores each candidate from its features and a summary of all of them.
+"""The learned rule's policy: a network's weights, the features it reads, and where they came from.
 
-Input per candidate: its own features, and the mean and the maximum of every feature over the
-candidates of the same decision. Pooling makes the score permutation invariant and independent of
-how many candidates there are, so one set of weights serves any n x m. Two tanh layers, one
-linear output; a softmax over a decision's scores is the probability of dispatching each.
-
-Everything is numpy with a hand-written backward pass (small enough to check against finite
-differences, which a test does): many decisions are stacked into one matrix, `starts` marks where
-each decision's rows begin.
+Two networks score a decision's candidates (a softmax over the scores is the probability of
+dispatching each): `pooled` reads the candidates' features and their mean and maximum over the
+decision; `attention` also attends over every unfinished job (`attention_network`). Both are
+permutation invariant and size independent, so one set of weights serves any n x m.
 """
 
 from __future__ import annotations
@@ -15,43 +11,67 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 from instances.errors import InputError
-from learned_pdr.features import CANDIDATE_FEATURES, known_feature_sets
+from learned_pdr import attention_network, pooled_network
+from learned_pdr.blocking_simulator import BlockingSimulator
+from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
+from learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, candidate_features, known_feature_sets
+from learned_pdr.observation import Batch, Observation
+from learned_pdr.simulator import DispatchSimulator
 
-PARAMETERS = ("w1", "b1", "w2", "b2", "w3")
+NETWORKS: dict[str, ModuleType] = {"pooled": pooled_network, "attention": attention_network}
+
+
+def network_module(name: str) -> ModuleType:
+    if name not in NETWORKS:
+        raise InputError(f"unknown network '{name}'; choose {' or '.join(NETWORKS)}")
+    return NETWORKS[name]
 
 
 @dataclass
 class Policy:
-    """Weights (`params`), the feature names they were trained on, and where they came from."""
+    """Weights (`params`) of `network`, the candidate features they were trained on, and where they
+    came from."""
 
     params: dict[str, np.ndarray]
     features: tuple[str, ...] = CANDIDATE_FEATURES
     metadata: dict = field(default_factory=dict)
+    network: str = "pooled"
 
     @classmethod
-    def initial(cls, seed: int, hidden: int = 32, features: tuple[str, ...] = CANDIDATE_FEATURES) -> Policy:
+    def initial(cls, seed: int, hidden: int = 32, features: tuple[str, ...] = CANDIDATE_FEATURES,
+                network: str = "pooled") -> Policy:
         """Random weights (Glorot-uniform), the same for the same seed."""
-        rng = np.random.default_rng(seed)
-        inputs = 3 * len(features)
+        params = network_module(network).initial(np.random.default_rng(seed), len(features), hidden,
+                                                 context_features=len(CONTEXT_FEATURES),
+                                                 pair_features=len(PAIR_FEATURES))
+        return cls(params, features, network=network)
 
-        def glorot(rows: int, cols: int) -> np.ndarray:
-            limit = np.sqrt(6.0 / (rows + cols))
-            return rng.uniform(-limit, limit, size=(rows, cols))
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return network_module(self.network).PARAMETERS
 
-        return cls({"w1": glorot(inputs, hidden), "b1": np.zeros(hidden), "w2": glorot(hidden, hidden),
-                    "b2": np.zeros(hidden), "w3": glorot(hidden, 1)[:, 0]}, features)
+    def observe(self, sim: DispatchSimulator | BlockingSimulator, jobs: np.ndarray,
+                scales: FeatureScales) -> Observation:
+        """What this policy reads at the decision among `jobs` in `sim`."""
+        x = candidate_features(sim, jobs, scales, self.features)
+        if self.network == "pooled":
+            return Observation(x)
+        return Observation(x, *context_observation(sim, jobs, scales))
 
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        """Scores of one decision's candidates (rows of `x`); higher is dispatched first."""
-        return forward(self.params, x, np.zeros(1, dtype=np.int64))[0]
+    def scores(self, observation: Observation) -> np.ndarray:
+        """Scores of one decision's candidates; higher is dispatched first."""
+        return network_module(self.network).scores(self.params, observation)
 
     def save(self, path: str | Path) -> None:
-        header = json.dumps({"features": list(self.features), "metadata": self.metadata})
-        np.savez(path, header=np.array(header), **self.params)
+        header = {"features": list(self.features), "metadata": self.metadata, "network": self.network}
+        if self.network == "attention":
+            header |= {"context_features": list(CONTEXT_FEATURES), "pair_features": list(PAIR_FEATURES)}
+        np.savez(path, header=np.array(json.dumps(header)), **self.params)
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -59,41 +79,33 @@ class Policy:
         try:
             with np.load(path, allow_pickle=False) as stored:
                 header = json.loads(str(stored["header"]))
-                params = {name: stored[name].astype(np.float64) for name in PARAMETERS}
+                network = header.get("network", "pooled")  # files from before the attention network
+                params = {name: stored[name].astype(np.float64) for name in network_module(network).PARAMETERS}
         except (OSError, KeyError, ValueError) as error:
             raise InputError(f"{path}: not a cpsched policy file ({error})") from None
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from None
         features = tuple(header.get("features", ()))
-        if features not in known_feature_sets():
-            raise InputError(f"{path}: trained on features {list(features)}, which this version does not "
+        context = (tuple(header.get("context_features", CONTEXT_FEATURES)),
+                   tuple(header.get("pair_features", PAIR_FEATURES)))
+        if features not in known_feature_sets() or context != (CONTEXT_FEATURES, PAIR_FEATURES):
+            read = list(features) + (list(context[0] + context[1]) if network == "attention" else [])
+            raise InputError(f"{path}: trained on features {read}, which this version does not "
                              "compute; retrain with `cpsched train-pdr`")
-        return cls(params, features, header.get("metadata", {}))
+        return cls(params, features, header.get("metadata", {}), network)
 
 
-def _pooled_inputs(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """[own features, mean over the decision, max over the decision] for every row."""
-    counts = np.diff(np.append(starts, len(x)))
-    mean = np.add.reduceat(x, starts, axis=0) / counts[:, None]
-    peak = np.maximum.reduceat(x, starts, axis=0)
-    return np.hstack([x, np.repeat(mean, counts, axis=0), np.repeat(peak, counts, axis=0)])
-
-
-def forward(params: dict[str, np.ndarray], x: np.ndarray, starts: np.ndarray):
-    """Scores of all rows, and what the backward pass needs."""
-    z = _pooled_inputs(x, starts)
-    h1 = np.tanh(z @ params["w1"] + params["b1"])
-    h2 = np.tanh(h1 @ params["w2"] + params["b2"])
-    return h2 @ params["w3"], (z, h1, h2)
-
-
-def log_likelihood(params: dict[str, np.ndarray], x: np.ndarray, starts: np.ndarray, chosen: np.ndarray,
-                   weights: np.ndarray, temperature: float = 1.0) -> tuple[float, dict[str, np.ndarray]]:
+def log_likelihood(policy: Policy, batch: Batch, weights: np.ndarray,
+                   temperature: float = 1.0) -> tuple[float, dict[str, np.ndarray]]:
     """sum_d weights[d] * log P(chosen[d] | decision d) and its gradient in every parameter.
 
-    `chosen` holds row indices into `x` (one per decision); P is the softmax of the decision's
-    scores over `temperature`. With weights = advantages this is the REINFORCE objective."""
-    scores, (z, h1, h2) = forward(params, x, starts)
+    P is the softmax of the decision's scores over `temperature`. With weights = advantages this is
+    the REINFORCE objective."""
+    network = network_module(policy.network)
+    scores, cache = network.forward(policy.params, batch)
+    starts, chosen = batch.starts, batch.chosen
     logits = scores / temperature
-    counts = np.diff(np.append(starts, len(x)))
+    counts = np.diff(np.append(starts, len(scores)))
     peak = np.repeat(np.maximum.reduceat(logits, starts), counts)
     exp = np.exp(logits - peak)
     total = np.add.reduceat(exp, starts)
@@ -102,10 +114,4 @@ def log_likelihood(params: dict[str, np.ndarray], x: np.ndarray, starts: np.ndar
     probability = exp / np.repeat(total, counts)
     d_logits = -np.repeat(weights, counts) * probability
     d_logits[chosen] += weights
-    d_scores = d_logits / temperature
-    grads = {"w3": h2.T @ d_scores}
-    d_a2 = np.outer(d_scores, params["w3"]) * (1 - h2**2)
-    grads["w2"], grads["b2"] = h1.T @ d_a2, d_a2.sum(axis=0)
-    d_a1 = (d_a2 @ params["w2"].T) * (1 - h1**2)
-    grads["w1"], grads["b1"] = z.T @ d_a1, d_a1.sum(axis=0)
-    return value, grads
+    return value, network.backward(policy.params, cache, d_logits / temperature)

@@ -35,7 +35,8 @@ from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import RandomShutdowns
 from learned_pdr.features import FeatureScales, features_for
 from learned_pdr.learned import rollout, run_policy
-from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
+from learned_pdr.observation import Batch, Observation
+from learned_pdr.policy import Policy, log_likelihood, network_module
 from learned_pdr.simulator import DispatchSimulator
 
 TRAINING_SIZES = ((6, 6), (10, 10), (15, 10), (15, 15), (20, 10), (20, 15), (20, 20), (30, 15), (30, 20))
@@ -63,6 +64,7 @@ class TrainingConfig:
     objective: str = "reinforce"  # or "self-label": imitate the best of the K rollouts
     feature_set: str = "standard"  # which named features the network reads (learned_pdr.features)
     labelled_decisions: int = 8  # rollout-label: decisions per instance whose candidates are all tried
+    network: str = "pooled"  # or "attention": candidates also attend over every unfinished job
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -70,6 +72,7 @@ class TrainingConfig:
         if self.objective not in OBJECTIVES:
             raise InputError(f"unknown objective '{self.objective}'; choose {' or '.join(OBJECTIVES)}")
         features_for(self.variant, self.feature_set)  # refuses a set the variant lacks
+        network_module(self.network)  # refuses an unknown network
         if self.objective == "rollout-label" and self.variant != "classic":
             raise InputError("rollout-label tries every candidate of a decision, which random shutdowns would "
                              "make unrepeatable; train blocking job shops with reinforce or self-label")
@@ -93,8 +96,7 @@ class Adam:
     def ascend(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         beta1, beta2, epsilon = 0.9, 0.999, 1e-8
         self.steps += 1
-        for name in PARAMETERS:
-            g = grads[name]
+        for name, g in grads.items():
             m = self.first[name] = beta1 * self.first.get(name, 0.0) + (1 - beta1) * g
             v = self.second[name] = beta2 * self.second.get(name, 0.0) + (1 - beta2) * g * g
             m_hat, v_hat = m / (1 - beta1**self.steps), v / (1 - beta2**self.steps)
@@ -160,23 +162,19 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
     if config.objective == "self-label":  # weight 1 on the best rollout, shared over its decisions
         advantages = np.zeros(len(makespans))
         best = int(np.argmin(makespans))
-        advantages[best] = 1.0 / max(len(trajectories[best].features), 1)
+        advantages[best] = 1.0 / max(len(trajectories[best].chosen), 1)
     else:
         advantages = (makespans.mean() - makespans) / problem.lower_bound / config.rollouts
-    features, starts, chosen, weights, offset = [], [], [], [], 0
+    observations, chosen, weights = [], [], []
     for advantage, trajectory in zip(advantages, trajectories):
-        if not trajectory.features or advantage == 0:
+        if not trajectory.observations or advantage == 0:
             continue
-        x, trajectory_starts, trajectory_chosen = trajectory.stacked()
-        features.append(x)
-        starts.append(trajectory_starts + offset)
-        chosen.append(trajectory_chosen + offset)
-        weights.append(np.full(len(trajectory_starts), advantage))
-        offset += len(x)
-    if not features:
-        return {name: np.zeros_like(policy.params[name]) for name in PARAMETERS}, float(makespans.mean())
-    _, grads = log_likelihood(policy.params, np.vstack(features), np.concatenate(starts),
-                              np.concatenate(chosen), np.concatenate(weights))
+        observations += trajectory.observations
+        chosen += trajectory.chosen
+        weights.append(np.full(len(trajectory.chosen), advantage))
+    if not observations:
+        return zero_gradient(policy), float(makespans.mean())
+    _, grads = log_likelihood(policy, Batch.of(observations, chosen), np.concatenate(weights))
     return grads, float(makespans.mean() / problem.lower_bound)
 
 
@@ -191,9 +189,9 @@ def rollout_label_gradient(policy: Policy, problem: JobShop, config: TrainingCon
     scales = FeatureScales(sim)
     targets = sorted(rng.choice(problem.n_operations, size=min(config.labelled_decisions, problem.n_operations),
                                 replace=False).tolist())
-    features, starts, chosen, weights = [], [], [], []
+    observations, chosen, weights = [], [], []
 
-    def label(jobs: np.ndarray, x: np.ndarray) -> None:
+    def label(jobs: np.ndarray, observation: Observation) -> None:
         if not targets or targets[0] > sim.scheduled:
             return
         while targets and targets[0] <= sim.scheduled:
@@ -203,18 +201,19 @@ def rollout_label_gradient(policy: Policy, problem: JobShop, config: TrainingCon
         if len(best) == len(jobs):  # every choice leads to the same schedule length: nothing to learn
             return
         for row in best:  # ties share the weight
-            offset = sum(len(rows) for rows in features)
-            features.append(x)
-            starts.append(offset)
-            chosen.append(offset + int(row))
+            observations.append(observation)
+            chosen.append(int(row))
             weights.append((makespans.max() - makespans.min()) / problem.lower_bound / len(best))
 
     run_policy(sim, policy, scales, temperature=1.0, rng=rng, on_decision=label)
-    if not features:
-        return {name: np.zeros_like(policy.params[name]) for name in PARAMETERS}, sim.makespan / problem.lower_bound
-    _, grads = log_likelihood(policy.params, np.vstack(features), np.asarray(starts, dtype=np.int64),
-                              np.asarray(chosen, dtype=np.int64), np.asarray(weights) / config.labelled_decisions)
+    if not observations:
+        return zero_gradient(policy), sim.makespan / problem.lower_bound
+    _, grads = log_likelihood(policy, Batch.of(observations, chosen), np.asarray(weights) / config.labelled_decisions)
     return grads, sim.makespan / problem.lower_bound
+
+
+def zero_gradient(policy: Policy) -> dict[str, np.ndarray]:
+    return {name: np.zeros_like(value) for name, value in policy.params.items()}
 
 
 def completed_makespan(sim: DispatchSimulator, job: int, policy: Policy, scales: FeatureScales) -> int:
@@ -253,6 +252,7 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
     saved.setdefault("objective", "reinforce")  # and from before self-labeling
     saved.setdefault("feature_set", "standard")  # and from before named feature sets
     saved.setdefault("labelled_decisions", 8)  # and from before rollout labels
+    saved.setdefault("network", "pooled")  # and from before the attention network
     if saved != dataclasses.asdict(config) | {"sizes": config.sizes, "shutdowns": config.shutdowns}:
         raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
                          f"use another --out or delete it")
@@ -261,7 +261,7 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
         return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     adam = Adam(config.learning_rate, group("first_"), group("second_"), header["adam_steps"])
-    policy = Policy(group("param_"), features_for(config.variant, config.feature_set))
+    policy = Policy(group("param_"), features_for(config.variant, config.feature_set), network=config.network)
     return TrainingState(policy, adam, header["update"], group("best_") or None, header["best_gap"], header["curve"],
                          header["seconds"])
 
@@ -282,7 +282,8 @@ def train(
     if checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, config)
     else:
-        policy = Policy.initial(config.seed, config.hidden, features_for(config.variant, config.feature_set))
+        policy = Policy.initial(config.seed, config.hidden, features_for(config.variant, config.feature_set),
+                                config.network)
         state = TrainingState(policy, Adam(config.learning_rate))
     validation = validation_set(config)
     began, seconds_before = time.monotonic(), state.seconds
@@ -302,13 +303,13 @@ def train(
     if not state.curve:
         validate()
     while state.update < updates and not out_of_time():
-        grads = {name: np.zeros_like(value) for name, value in state.policy.params.items()}
+        grads = zero_gradient(state.policy)
         for slot in range(config.instances_per_update):
             problem = training_instance(config, state.update, slot)
             rng = np.random.default_rng([config.seed, state.update, slot, 1])
             instance_grads, _ = policy_gradient(state.policy, problem, config, rng)
-            for name in PARAMETERS:
-                grads[name] += instance_grads[name] / config.instances_per_update
+            for name, value in instance_grads.items():
+                grads[name] += value / config.instances_per_update
         state.adam.ascend(state.policy.params, grads)
         state.update += 1
         if state.update % config.validate_every == 0 or state.update == updates:
@@ -322,4 +323,4 @@ def train(
 def trained_policy(state: TrainingState, metadata: dict) -> Policy:
     """The best validated weights, with their provenance."""
     params = state.best_params if state.best_params is not None else state.policy.params
-    return Policy({k: v.copy() for k, v in params.items()}, state.policy.features, metadata)
+    return Policy({k: v.copy() for k, v in params.items()}, state.policy.features, metadata, state.policy.network)

@@ -14,6 +14,7 @@ import ortools
 
 from instances.errors import InputError
 from learned_pdr.features import FEATURE_SETS
+from learned_pdr.policy import NETWORKS
 from learned_pdr.training import OBJECTIVES, TrainingConfig, TrainingState, load_checkpoint, train, trained_policy
 from solvers.cli_errors import reports_input_errors
 from solvers.provenance import source_commit
@@ -75,10 +76,13 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
 @click.option("--features", "feature_set", type=click.Choice(list(FEATURE_SETS)), default=TrainingConfig.feature_set,
               show_default=True, help="What the network reads of each candidate: standard (12 features), or "
               "lookahead (6 more about the job's following operation, bottleneck machines and slack; classic only).")
+@click.option("--network", type=click.Choice(list(NETWORKS)), default=TrainingConfig.network, show_default=True,
+              help="pooled: score each candidate from its features and their mean and maximum over the "
+              "candidates; attention: each candidate also attends over every unfinished job.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
-                      shutdowns, objective, labelled_decisions, hidden, feature_set, quiet):
+                      shutdowns, objective, labelled_decisions, hidden, feature_set, network, quiet):
     """Train the learned dispatching rule by reinforcement learning (REINFORCE, self-labeling or
     rollout labels; Adam) on random job shops from the seeded generator, never on benchmark instances.
 
@@ -101,7 +105,7 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     config = TrainingConfig(seed=seed, instances_per_update=instances_per_update, rollouts=rollouts,
                             learning_rate=learning_rate, non_delay=non_delay or variant == "blocking", variant=variant,
                             shutdowns=parse_probabilities(shutdowns, variant), objective=objective, hidden=hidden,
-                            feature_set=feature_set, labelled_decisions=labelled_decisions)
+                            feature_set=feature_set, labelled_decisions=labelled_decisions, network=network)
     checkpoint = checkpoint_path(out)
     commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:

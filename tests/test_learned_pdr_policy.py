@@ -3,6 +3,8 @@ import pytest
 
 from instances import InputError, evaluate, load
 from instances.generators import random_jobshop
+from learned_pdr import attention_network
+from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES
 from learned_pdr.features import (
     CANDIDATE_FEATURES,
     LOOKAHEAD_FEATURES,
@@ -12,45 +14,72 @@ from learned_pdr.features import (
     features_for,
 )
 from learned_pdr.learned import rollout, sample_best
-from learned_pdr.policy import PARAMETERS, Policy, log_likelihood
+from learned_pdr.observation import Batch, Observation
+from learned_pdr.policy import Policy, log_likelihood
 from learned_pdr.simulator import DispatchSimulator
 
 
-def _decisions(seed: int = 0):
-    """Three decisions of 2, 5 and 3 candidates with random features, and a choice in each."""
+def _observations(network: str, seed: int = 0) -> list[Observation]:
+    """Three decisions of 2, 5 and 3 candidates among 4, 7 and 3 unfinished jobs, random features."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(10, len(CANDIDATE_FEATURES)))
-    starts = np.array([0, 2, 7])
-    chosen = np.array([1, 4, 7])
-    weights = np.array([0.7, -1.3, 0.4])
-    return x, starts, chosen, weights
+    observations = []
+    for candidates, jobs in ((2, 4), (5, 7), (3, 3)):
+        x = rng.normal(size=(candidates, len(CANDIDATE_FEATURES)))
+        if network == "pooled":
+            observations.append(Observation(x))
+        else:
+            observations.append(Observation(x, rng.normal(size=(jobs, len(CONTEXT_FEATURES))),
+                                            rng.normal(size=(candidates, jobs, len(PAIR_FEATURES)))))
+    return observations
 
 
+def _decisions(network: str, seed: int = 0) -> tuple[Batch, np.ndarray]:
+    """The three decisions stacked, a choice in each, and a weight for each."""
+    return Batch.of(_observations(network, seed), [1, 2, 0]), np.array([0.7, -1.3, 0.4])
+
+
+@pytest.mark.parametrize("network", ["pooled", "attention"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_policy_gradient_matches_finite_differences(temperature):
-    policy = Policy.initial(seed=3, hidden=6)
-    x, starts, chosen, weights = _decisions()
-    _, grads = log_likelihood(policy.params, x, starts, chosen, weights, temperature)
+def test_policy_gradient_matches_finite_differences(network, temperature):
+    policy = Policy.initial(seed=3, hidden=6, network=network)
+    policy.params = {name: value + 0.3 for name, value in policy.params.items()}  # no zero biases: every path counts
+    batch, weights = _decisions(network)
+    _, grads = log_likelihood(policy, batch, weights, temperature)
+    assert grads.keys() == set(policy.parameter_names)
     step = 1e-6
     rng = np.random.default_rng(1)
-    for name in PARAMETERS:
+    for name in policy.parameter_names:
         values = policy.params[name]
         for index in [tuple(rng.integers(values.shape)) for _ in range(5)]:
             original = values[index]
             values[index] = original + step
-            up, _ = log_likelihood(policy.params, x, starts, chosen, weights, temperature)
+            up, _ = log_likelihood(policy, batch, weights, temperature)
             values[index] = original - step
-            down, _ = log_likelihood(policy.params, x, starts, chosen, weights, temperature)
+            down, _ = log_likelihood(policy, batch, weights, temperature)
             values[index] = original
             numeric = (up - down) / (2 * step)
             assert grads[name][index] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (name, index)
 
 
-def test_scores_do_not_depend_on_the_order_of_the_candidates():
-    policy = Policy.initial(seed=0)
-    x, _, _, _ = _decisions()
-    permutation = np.random.default_rng(2).permutation(len(x))
-    assert np.allclose(policy.scores(x)[permutation], policy.scores(x[permutation]))
+def test_the_attention_network_scores_one_decision_as_it_scores_it_in_a_batch():
+    policy = Policy.initial(seed=2, hidden=5, network="attention")
+    observations = _observations("attention", seed=4)
+    batched, _ = attention_network.forward(policy.params, Batch.of(observations, [0, 0, 0]))
+    one_by_one = [policy.scores(observation) for observation in observations]
+    assert np.allclose(np.concatenate(one_by_one), batched)
+
+
+@pytest.mark.parametrize("network", ["pooled", "attention"])
+def test_scores_do_not_depend_on_the_order_of_the_candidates_or_the_jobs(network):
+    policy = Policy.initial(seed=0, network=network)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, len(CANDIDATE_FEATURES)))
+    context, pairs = rng.normal(size=(7, len(CONTEXT_FEATURES))), rng.normal(size=(5, 7, len(PAIR_FEATURES)))
+    observation = Observation(x, context, pairs) if network == "attention" else Observation(x)
+    candidates, jobs = rng.permutation(5), rng.permutation(7)
+    shuffled = (Observation(x[candidates], context[jobs], pairs[candidates][:, jobs]) if network == "attention"
+                else Observation(x[candidates]))
+    assert np.allclose(policy.scores(observation)[candidates], policy.scores(shuffled))
 
 
 @pytest.mark.parametrize("names", [CANDIDATE_FEATURES, LOOKAHEAD_FEATURES])
@@ -126,8 +155,9 @@ def test_greedy_and_sampled_rollouts_give_feasible_schedules_and_sampling_is_see
     policy = Policy.initial(seed=0)
     greedy, trajectory, makespan = rollout(problem, policy, record=True)
     assert evaluate(problem, greedy).feasible and evaluate(problem, greedy).makespan == makespan
-    x, starts, chosen = trajectory.stacked()
-    assert len(starts) == len(trajectory.chosen) and np.all(chosen >= starts) and chosen[-1] < len(x)
+    batch = trajectory.stacked()
+    assert batch.decisions == len(trajectory.chosen) and np.all(batch.chosen >= batch.starts)
+    assert batch.chosen[-1] < len(batch.candidates)
     first = sample_best(problem, policy, samples=6, seed=4)
     again = sample_best(problem, policy, samples=6, seed=4)
     assert first.starts.tolist() == again.starts.tolist()
@@ -140,7 +170,10 @@ def test_a_policy_survives_a_round_trip_and_a_bad_file_is_refused(tmp_path):
     policy.save(tmp_path / "w.npz")
     loaded = Policy.load(tmp_path / "w.npz")
     assert loaded.metadata == {"command": "test"}
-    assert all(np.array_equal(loaded.params[k], policy.params[k]) for k in PARAMETERS)
+    assert all(np.array_equal(loaded.params[k], policy.params[k]) for k in policy.parameter_names)
+    Policy.initial(seed=5, hidden=4, network="attention").save(tmp_path / "attention.npz")
+    attention = Policy.load(tmp_path / "attention.npz")
+    assert attention.network == "attention" and set(attention.params) == set(attention_network.PARAMETERS)
     Policy.initial(seed=5, hidden=4, features=LOOKAHEAD_FEATURES).save(tmp_path / "lookahead.npz")
     assert Policy.load(tmp_path / "lookahead.npz").features == LOOKAHEAD_FEATURES
     Policy.initial(seed=5, hidden=4, features=("duration", "from_the_future")).save(tmp_path / "future.npz")
