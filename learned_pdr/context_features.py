@@ -44,13 +44,15 @@ def context_observation(sim: DispatchSimulator | BlockingSimulator, jobs: np.nda
     remaining_work = sim.remaining_work[unfinished]
     decision_start = sim.earliest[jobs].min()
     own_bound = earliest + remaining_work
+    is_candidate = np.zeros(len(sim.candidate_machine), dtype=bool)
+    is_candidate[jobs] = True
     context = np.column_stack([
         sim.candidate_duration[unfinished] / scales.duration,
         remaining_work / scales.job_work,
         (sim.job_end[unfinished] - sim.next_op[unfinished]) / scales.operations,
         np.clip((earliest - decision_start) / scales.duration, -HORIZON, HORIZON),
         machine == sim.candidate_machine[jobs[0]],
-        np.isin(unfinished, jobs),
+        is_candidate[unfinished],
         sim.machine_remaining_work[machine] / scales.machine_work,
         (own_bound.max() - own_bound) / scales.job_work,
     ]).astype(np.float64)

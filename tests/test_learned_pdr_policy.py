@@ -4,7 +4,7 @@ import pytest
 from instances import InputError, evaluate, load
 from instances.generators import random_jobshop
 from learned_pdr import attention_network
-from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES
+from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
 from learned_pdr.features import (
     CANDIDATE_FEATURES,
     LOOKAHEAD_FEATURES,
@@ -183,3 +183,35 @@ def test_a_policy_survives_a_round_trip_and_a_bad_file_is_refused(tmp_path):
     (tmp_path / "bad.npz").write_text("not weights")
     with pytest.raises(InputError, match=r"bad\.npz: not a cpsched policy file"):
         Policy.load(tmp_path / "bad.npz")
+
+
+def test_context_and_pair_features_match_their_definitions_on_a_partial_schedule():
+    problem = load("ft10")
+    sim = DispatchSimulator(problem)
+    for _ in range(40):
+        sim.step(int(sim.candidates()[-1]))
+    jobs = sim.candidates()
+    context, pairs = context_observation(sim, jobs, FeatureScales(sim))
+    machines, durations = problem.machines.reshape(10, 10), problem.durations.reshape(10, 10)
+    mean_duration = problem.durations.sum() / problem.n_operations
+    unfinished = [j for j in range(10) if sim.next_op[j] < 10 * (j + 1)]
+    assert context.shape == (len(unfinished), len(CONTEXT_FEATURES))
+    assert pairs.shape == (len(jobs), len(unfinished), len(PAIR_FEATURES))
+    column = {name: context[:, i] for i, name in enumerate(CONTEXT_FEATURES)}
+    decision_machine = machines[jobs[0], sim.next_op[jobs[0]] - 10 * jobs[0]]
+    for row, job in enumerate(unfinished):
+        step = int(sim.next_op[job]) - 10 * job
+        arrival = (sim.earliest[job] - sim.earliest[jobs].min()) / mean_duration
+        assert column["arrival"][row] == pytest.approx(min(max(arrival, -10), 10))
+        assert column["on_decision_machine"][row] == (machines[job, step] == decision_machine)
+        assert column["is_candidate"][row] == (job in jobs)
+        assert column["duration"][row] == pytest.approx(durations[job, step] / mean_duration)
+        for c, candidate in enumerate(jobs):
+            position = int(sim.next_op[candidate]) - 10 * candidate
+            following = machines[candidate, position + 1] if position + 1 < 10 else -1
+            same, competes, after_end = pairs[c, row]
+            assert same == (candidate == job)
+            assert competes == (candidate != job and machines[job, step] == following)
+            end = sim.earliest[candidate] + durations[candidate, position]
+            assert after_end == pytest.approx(min(max((sim.earliest[job] - end) / mean_duration, -10), 10))
+    assert column["is_candidate"].sum() == len(jobs) > 1
