@@ -65,6 +65,7 @@ class TrainingConfig:
     feature_set: str = "standard"  # which named features the network reads (learned_pdr.features)
     labelled_decisions: int = 8  # rollout-label: decisions per instance whose candidates are all tried
     network: str = "pooled"  # or "attention": candidates also attend over every unfinished job
+    averaging: float = 0.0  # > 0: validate (and keep) an exponential moving average of the weights with this decay
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -73,6 +74,8 @@ class TrainingConfig:
             raise InputError(f"unknown objective '{self.objective}'; choose {' or '.join(OBJECTIVES)}")
         features_for(self.variant, self.feature_set)  # refuses a set the variant lacks
         network_module(self.network)  # refuses an unknown network
+        if not 0 <= self.averaging < 1:
+            raise InputError(f"the averaging decay must lie in [0, 1), got {self.averaging}")
         if self.objective == "rollout-label" and self.variant != "classic":
             raise InputError("rollout-label tries every candidate of a decision, which random shutdowns would "
                              "make unrepeatable; train blocking job shops with reinforce or self-label")
@@ -114,6 +117,7 @@ class TrainingState:
     best_gap: float = float("inf")
     curve: list[dict] = field(default_factory=list)  # {"update", "gap", "seconds"} at each validation
     seconds: float = 0.0  # training time so far, over all sessions
+    averaged: dict[str, np.ndarray] | None = None  # the moving average of the weights, when configured
 
 
 def as_variant(config: TrainingConfig, shop: JobShop) -> JobShop | JobShopVariant:
@@ -231,6 +235,8 @@ def save_checkpoint(path: Path, config: TrainingConfig, state: TrainingState) ->
     arrays.update({f"second_{k}": v for k, v in state.adam.second.items()})
     if state.best_params is not None:
         arrays.update({f"best_{k}": v for k, v in state.best_params.items()})
+    if state.averaged is not None:
+        arrays.update({f"average_{k}": v for k, v in state.averaged.items()})
     header = {"config": dataclasses.asdict(config), "update": state.update, "adam_steps": state.adam.steps,
               "best_gap": state.best_gap, "curve": state.curve, "seconds": state.seconds}
     temporary = path.with_name(path.name + ".tmp.npz")
@@ -253,6 +259,7 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
     saved.setdefault("feature_set", "standard")  # and from before named feature sets
     saved.setdefault("labelled_decisions", 8)  # and from before rollout labels
     saved.setdefault("network", "pooled")  # and from before the attention network
+    saved.setdefault("averaging", 0.0)  # and from before weight averaging
     if saved != dataclasses.asdict(config) | {"sizes": config.sizes, "shutdowns": config.shutdowns}:
         raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
                          f"use another --out or delete it")
@@ -263,7 +270,7 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
     adam = Adam(config.learning_rate, group("first_"), group("second_"), header["adam_steps"])
     policy = Policy(group("param_"), features_for(config.variant, config.feature_set), network=config.network)
     return TrainingState(policy, adam, header["update"], group("best_") or None, header["best_gap"], header["curve"],
-                         header["seconds"])
+                         header["seconds"], group("average_") or None)
 
 
 def train(
@@ -292,11 +299,12 @@ def train(
         return minutes is not None and seconds_before + time.monotonic() - began >= 60 * minutes
 
     def validate() -> None:
-        gap = greedy_gap(state.policy, validation, config.non_delay)
+        candidate = state.policy if state.averaged is None else dataclasses.replace(state.policy, params=state.averaged)
+        gap = greedy_gap(candidate, validation, config.non_delay)
         state.seconds = seconds_before + time.monotonic() - began
         state.curve.append({"update": state.update, "gap": round(gap, 6), "seconds": round(state.seconds, 1)})
         if gap < state.best_gap:
-            state.best_gap, state.best_params = gap, {k: v.copy() for k, v in state.policy.params.items()}
+            state.best_gap, state.best_params = gap, {k: v.copy() for k, v in candidate.params.items()}
         if checkpoint is not None:
             save_checkpoint(checkpoint, config, state)
 
@@ -311,6 +319,8 @@ def train(
             for name, value in instance_grads.items():
                 grads[name] += value / config.instances_per_update
         state.adam.ascend(state.policy.params, grads)
+        if config.averaging:
+            average_weights(state, config.averaging)
         state.update += 1
         if state.update % config.validate_every == 0 or state.update == updates:
             validate()
@@ -318,6 +328,16 @@ def train(
             state.seconds = seconds_before + time.monotonic() - began
             on_progress(state)
     return state
+
+
+def average_weights(state: TrainingState, decay: float) -> None:
+    """Move the weights' moving average toward the new weights (Polyak averaging: the update-to-update
+    swings of the policy cancel out, and it is the average that is validated)."""
+    if state.averaged is None:
+        state.averaged = {k: v.copy() for k, v in state.policy.params.items()}
+        return
+    for name, value in state.policy.params.items():
+        state.averaged[name] = decay * state.averaged[name] + (1 - decay) * value
 
 
 def trained_policy(state: TrainingState, metadata: dict) -> Policy:

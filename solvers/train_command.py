@@ -79,10 +79,13 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
 @click.option("--network", type=click.Choice(list(NETWORKS)), default=TrainingConfig.network, show_default=True,
               help="pooled: score each candidate from its features and their mean and maximum over the "
               "candidates; attention: each candidate also attends over every unfinished job.")
+@click.option("--averaging", type=click.FloatRange(min=0, max=1, max_open=True), default=TrainingConfig.averaging,
+              show_default=True, help="Validate and keep a moving average of the weights with this decay "
+              "(e.g. 0.99; 0: the weights themselves).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
-                      shutdowns, objective, labelled_decisions, hidden, feature_set, network, quiet):
+                      shutdowns, objective, labelled_decisions, hidden, feature_set, network, averaging, quiet):
     """Train the learned dispatching rule by reinforcement learning (REINFORCE, self-labeling or
     rollout labels; Adam) on random job shops from the seeded generator, never on benchmark instances.
 
@@ -105,7 +108,8 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     config = TrainingConfig(seed=seed, instances_per_update=instances_per_update, rollouts=rollouts,
                             learning_rate=learning_rate, non_delay=non_delay or variant == "blocking", variant=variant,
                             shutdowns=parse_probabilities(shutdowns, variant), objective=objective, hidden=hidden,
-                            feature_set=feature_set, labelled_decisions=labelled_decisions, network=network)
+                            feature_set=feature_set, labelled_decisions=labelled_decisions, network=network,
+                            averaging=averaging)
     checkpoint = checkpoint_path(out)
     commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:

@@ -40,6 +40,23 @@ def test_the_same_seed_gives_the_same_weights_and_a_resumed_run_matches_an_unint
     assert not _same(other.policy.params, whole.policy.params)
 
 
+def test_weight_averaging_keeps_the_average_and_resumes_exactly(tmp_path):
+    averaged = dataclasses.replace(SMALL, averaging=0.9)
+    whole = train(averaged, updates=10)
+    checkpoint = tmp_path / "run.ckpt.npz"
+    train(averaged, updates=5, checkpoint=checkpoint)
+    resumed = train(averaged, updates=10, checkpoint=checkpoint)
+    assert _same(resumed.averaged, whole.averaged) and _same(resumed.best_params, whole.best_params)
+    plain = train(SMALL, updates=10)
+    assert _same(whole.policy.params, plain.policy.params)  # averaging only watches the weights
+    assert not _same(whole.averaged, whole.policy.params)
+    # the average after two updates, by hand: the first update's weights, then one step toward the second's
+    two = train(averaged, updates=2)
+    one = train(SMALL, updates=1).policy.params
+    expected = {k: 0.9 * one[k] + 0.1 * two.policy.params[k] for k in one}
+    assert all(np.allclose(two.averaged[k], expected[k]) for k in expected)
+
+
 def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
     checkpoint = tmp_path / "run.ckpt.npz"
     train(SMALL, updates=5, checkpoint=checkpoint)
