@@ -36,6 +36,7 @@ from learned_pdr.blocking_simulator import RandomShutdowns
 from learned_pdr.features import FeatureScales, features_for
 from learned_pdr.learned import rollout, run_policy
 from learned_pdr.observation import Batch, Observation
+from learned_pdr.parallel import map_in_order, worker_pool
 from learned_pdr.policy import Policy, log_likelihood, network_module
 from learned_pdr.simulator import DispatchSimulator
 
@@ -280,12 +281,14 @@ def train(
     minutes: float | None = None,
     checkpoint: Path | None = None,
     on_progress: Callable[[TrainingState], None] | None = None,
+    processes: int = 1,
 ) -> TrainingState:
     """Train until `updates` updates are done or `minutes` of training have passed (counting
     earlier sessions resumed from `checkpoint`, which is written at every validation). The best
     weights are chosen among validations only, which fall every `validate_every` updates: training
     cut short by the clock after update u gives the weights of `--updates` (u rounded down to a
-    validation), so the provenance records that count."""
+    validation), so the provenance records that count. `processes` > 1 computes an update's
+    instance gradients side by side; the weights are the same."""
     if checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, config)
     else:
@@ -310,24 +313,31 @@ def train(
 
     if not state.curve:
         validate()
-    while state.update < updates and not out_of_time():
-        grads = zero_gradient(state.policy)
-        for slot in range(config.instances_per_update):
-            problem = training_instance(config, state.update, slot)
-            rng = np.random.default_rng([config.seed, state.update, slot, 1])
-            instance_grads, _ = policy_gradient(state.policy, problem, config, rng)
-            for name, value in instance_grads.items():
-                grads[name] += value / config.instances_per_update
-        state.adam.ascend(state.policy.params, grads)
-        if config.averaging:
-            average_weights(state, config.averaging)
-        state.update += 1
-        if state.update % config.validate_every == 0 or state.update == updates:
-            validate()
-        if on_progress is not None:
-            state.seconds = seconds_before + time.monotonic() - began
-            on_progress(state)
+    with worker_pool(processes) as pool:
+        while state.update < updates and not out_of_time():
+            grads = zero_gradient(state.policy)
+            tasks = [(state.policy, config, state.update, slot) for slot in range(config.instances_per_update)]
+            for instance_grads in map_in_order(pool, instance_gradient, tasks):
+                for name, value in instance_grads.items():
+                    grads[name] += value / config.instances_per_update
+            state.adam.ascend(state.policy.params, grads)
+            if config.averaging:
+                average_weights(state, config.averaging)
+            state.update += 1
+            if state.update % config.validate_every == 0 or state.update == updates:
+                validate()
+            if on_progress is not None:
+                state.seconds = seconds_before + time.monotonic() - began
+                on_progress(state)
     return state
+
+
+def instance_gradient(task: tuple[Policy, TrainingConfig, int, int]) -> dict[str, np.ndarray]:
+    """The gradient from one instance of one update (a pure function of the task, so it may run in
+    any process)."""
+    policy, config, update, slot = task
+    rng = np.random.default_rng([config.seed, update, slot, 1])
+    return policy_gradient(policy, training_instance(config, update, slot), config, rng)[0]
 
 
 def average_weights(state: TrainingState, decay: float) -> None:

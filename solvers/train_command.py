@@ -82,10 +82,14 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
 @click.option("--averaging", type=click.FloatRange(min=0, max=1, max_open=True), default=TrainingConfig.averaging,
               show_default=True, help="Validate and keep a moving average of the weights with this decay "
               "(e.g. 0.99; 0: the weights themselves).")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Compute each update's instances on this many processes (2 uses both cores of a 2-core "
+              "machine); the weights are the same for any number.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
-                      shutdowns, objective, labelled_decisions, hidden, feature_set, network, averaging, quiet):
+                      shutdowns, objective, labelled_decisions, hidden, feature_set, network, averaging, processes,
+                      quiet):
     """Train the learned dispatching rule by reinforcement learning (REINFORCE, self-labeling or
     rollout labels; Adam) on random job shops from the seeded generator, never on benchmark instances.
 
@@ -131,7 +135,8 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     interrupted = False
     with bar if bar is not None else contextlib.nullcontext():
         try:
-            state = train(config, updates=updates, minutes=minutes, checkpoint=checkpoint, on_progress=on_progress)
+            state = train(config, updates=updates, minutes=minutes, checkpoint=checkpoint, on_progress=on_progress,
+                          processes=processes)
         except KeyboardInterrupt:  # keep what the last checkpoint holds
             if not checkpoint.exists():
                 raise

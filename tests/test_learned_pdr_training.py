@@ -40,6 +40,11 @@ def test_the_same_seed_gives_the_same_weights_and_a_resumed_run_matches_an_unint
     assert not _same(other.policy.params, whole.policy.params)
 
 
+def test_two_processes_give_the_same_weights_as_one():
+    attention = dataclasses.replace(SMALL, network="attention")
+    assert _same(train(attention, updates=3, processes=2).policy.params, train(attention, updates=3).policy.params)
+
+
 def test_weight_averaging_keeps_the_average_and_resumes_exactly(tmp_path):
     averaged = dataclasses.replace(SMALL, averaging=0.9)
     whole = train(averaged, updates=10)
