@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from learned_pdr.observation import Batch, Observation
-from learned_pdr.pooled_network import candidate_layer, glorot, pooled_inputs
+from learned_pdr.observation import Batch, Observation, segment_counts
+from learned_pdr.pooled_network import candidate_layer, glorot
 
 PARAMETERS = ("w1", "b1", "wc", "bc", "wq", "u", "w2", "b2", "w3")
 
@@ -45,7 +45,7 @@ def _segment_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def _repeat(values: np.ndarray, starts: np.ndarray, total: int) -> np.ndarray:
     """Each segment's value repeated over the segment's rows."""
-    return np.repeat(values, np.diff(np.append(starts, total)), axis=0)
+    return np.repeat(values, segment_counts(starts, total), axis=0)
 
 
 def _padded(values: np.ndarray, decision: np.ndarray, position: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -75,8 +75,7 @@ def forward(params: dict[str, np.ndarray], batch: Batch):
     at_rows = batch.row_decision, batch.row_position
     r = (attention @ e_pad)[at_rows]
     s = np.einsum("dcj,dcjp->dcp", attention, batch.pairs)[at_rows]
-    context_counts = np.diff(np.append(batch.context_starts, len(e)))
-    mean_e = _segment_sum(e, batch.context_starts) / context_counts[:, None]
+    mean_e = _segment_sum(e, batch.context_starts) / segment_counts(batch.context_starts, len(e))[:, None]
     layer2_in = np.hstack([h1, r, s, _repeat(mean_e, batch.starts, rows)])
     h2 = np.tanh(layer2_in @ params["w2"] + params["b2"])
     return h2 @ params["w3"], (batch, z, h1, e, q_pad, e_pad, attention, layer2_in, h2)
@@ -86,7 +85,7 @@ def scores(params: dict[str, np.ndarray], observation: Observation) -> np.ndarra
     """`forward` for one decision, without the padding: a rollout calls this at every decision."""
     hidden = len(params["b1"])
     x, pairs = observation.candidates, observation.pairs
-    h1 = np.tanh(pooled_inputs(x, np.zeros(1, dtype=np.int64)) @ params["w1"] + params["b1"])
+    _, h1 = candidate_layer(params, x, np.zeros(1, dtype=np.int64))
     e = np.tanh(observation.context @ params["wc"] + params["bc"])
     logits = (h1 @ params["wq"]) @ e.T / np.sqrt(hidden) + pairs @ params["u"]
     weight = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -111,7 +110,7 @@ def backward(params: dict[str, np.ndarray], cache, d_scores: np.ndarray) -> dict
     d_r = _padded(d_in[:, hidden:2 * hidden], batch.row_decision, batch.row_position, block)
     d_s = _padded(d_in[:, 2 * hidden:2 * hidden + pair_features], batch.row_decision, batch.row_position, block)
     d_mean_e = _segment_sum(d_in[:, 2 * hidden + pair_features:], batch.starts)
-    context_counts = np.diff(np.append(batch.context_starts, len(e)))
+    context_counts = segment_counts(batch.context_starts, len(e))
     # r = attention @ e and s = attention . pairs
     d_attention = d_r @ e_pad.transpose(0, 2, 1) + np.einsum("dcp,dcjp->dcj", d_s, batch.pairs)
     d_e_pad = attention.transpose(0, 2, 1) @ d_r

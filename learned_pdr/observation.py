@@ -29,6 +29,11 @@ def segment_starts(counts: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
 
 
+def segment_counts(starts: np.ndarray, total: int) -> np.ndarray:
+    """How many of `total` rows each segment beginning at `starts` holds (the inverse of `segment_starts`)."""
+    return np.diff(np.append(starts, total))
+
+
 @dataclass
 class Batch:
     """Decisions stacked: candidate rows with `starts` (one per decision) and the `chosen` row of

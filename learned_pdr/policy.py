@@ -20,7 +20,7 @@ from learned_pdr import attention_network, pooled_network
 from learned_pdr.blocking_simulator import BlockingSimulator
 from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
 from learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, candidate_features, known_feature_sets
-from learned_pdr.observation import Batch, Observation
+from learned_pdr.observation import Batch, Observation, segment_counts
 from learned_pdr.simulator import DispatchSimulator
 
 NETWORKS: dict[str, ModuleType] = {"pooled": pooled_network, "attention": attention_network}
@@ -105,7 +105,7 @@ def log_likelihood(policy: Policy, batch: Batch, weights: np.ndarray,
     scores, cache = network.forward(policy.params, batch)
     starts, chosen = batch.starts, batch.chosen
     logits = scores / temperature
-    counts = np.diff(np.append(starts, len(scores)))
+    counts = segment_counts(starts, len(scores))
     peak = np.repeat(np.maximum.reduceat(logits, starts), counts)
     exp = np.exp(logits - peak)
     total = np.add.reduceat(exp, starts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learned_pdr.observation import Batch, Observation
+from learned_pdr.observation import Batch, Observation, segment_counts
 
 PARAMETERS = ("w1", "b1", "w2", "b2", "w3")
 
@@ -28,7 +28,7 @@ def initial(rng: np.random.Generator, features: int, hidden: int, **_) -> dict[s
 
 def pooled_inputs(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """[own features, mean over the decision, max over the decision] for every row."""
-    counts = np.diff(np.append(starts, len(x)))
+    counts = segment_counts(starts, len(x))
     mean = np.add.reduceat(x, starts, axis=0) / counts[:, None]
     peak = np.maximum.reduceat(x, starts, axis=0)
     return np.hstack([x, np.repeat(mean, counts, axis=0), np.repeat(peak, counts, axis=0)])
