@@ -8,6 +8,7 @@ features and choice, for training.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,6 +30,10 @@ BLOCKING_WEIGHTS = "blocking.npz"  # the rule trained on blocking job shops (`tr
 SAMPLE_TEMPERATURES = (0.3, 2.0)  # the sharpest and the flattest of `sample_best`'s spread
 
 
+class DeadlinePassed(Exception):
+    """A rollout given a deadline (time.monotonic()) passed it before its schedule was complete."""
+
+
 @dataclass
 class Trajectory:
     """The decisions of one rollout that had a choice: what the policy saw, and which candidate it
@@ -43,26 +48,33 @@ class Trajectory:
 
 def rollout(problem: JobShop | JobShopVariant, policy: Policy, *, temperature: float = 0.0,
             rng: np.random.Generator | None = None, non_delay: bool = False, record: bool = False,
-            shutdowns: RandomShutdowns | None = None) -> tuple[Schedule, Trajectory | None, int]:
-    """One schedule and its makespan: greedy when `temperature` is 0, else sampled with `rng`."""
+            shutdowns: RandomShutdowns | None = None, deadline: float | None = None,
+            ) -> tuple[Schedule, Trajectory | None, int]:
+    """One schedule and its makespan: greedy when `temperature` is 0, else sampled with `rng`;
+    raises `DeadlinePassed` at `deadline` (time.monotonic()) if the schedule is not complete."""
     sim = simulator_for(problem, non_delay, shutdowns)
-    trajectory = run_policy(sim, policy, FeatureScales(sim), temperature=temperature, rng=rng, record=record)
+    trajectory = run_policy(sim, policy, FeatureScales(sim), temperature=temperature, rng=rng, record=record,
+                            deadline=deadline)
     return sim.schedule(), trajectory, sim.makespan
 
 
 def run_policy(sim: DispatchSimulator | BlockingSimulator, policy: Policy, scales: FeatureScales, *,
                temperature: float = 0.0, rng: np.random.Generator | None = None,
                record: bool = False, on_decision: Callable[[np.ndarray, Observation], None] | None = None,
-               ) -> Trajectory | None:
+               deadline: float | None = None) -> Trajectory | None:
     """Let `policy` make every decision left in `sim` (from wherever it stands), greedy when
     `temperature` is 0, else sampled with `rng`; the real decisions, when `record`. Before each
-    real decision, `on_decision(candidates, observation)` may look at `sim`."""
+    real decision, `on_decision(candidates, observation)` may look at `sim`. Past `deadline`
+    (time.monotonic()) it raises `DeadlinePassed`: a caller with a time budget loses at most one
+    decision's time, however large the instance and however slow the network."""
     trajectory = Trajectory() if record else None
     while not sim.done:
         jobs = sim.candidates()
         if len(jobs) == 1:
             sim.step(int(jobs[0]))
             continue
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlinePassed
         observation = policy.observe(sim, jobs, scales)
         if on_decision is not None:
             on_decision(jobs, observation)
@@ -139,9 +151,11 @@ def learned_samples(spec: str) -> int | None:
 
 
 def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: int = 0,
-                     weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None) -> Schedule:
+                     weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
+                     deadline: float | None = None) -> Schedule:
     """The learned rule's schedule: greedy, or the best of `samples` rollouts (not under random
-    shutdowns: keeping the best of several runs would need to know the shutdowns in advance)."""
+    shutdowns: keeping the best of several runs would need to know the shutdowns in advance). A
+    greedy rollout not done by `deadline` (time.monotonic()) raises `DeadlinePassed`."""
     if samples > 1 and shutdowns is not None:
         raise InputError("pdr-sample keeps the best of several runs, which needs the shutdowns known in advance; "
                          "under random shutdowns use the greedy rule, pdr")
@@ -150,5 +164,5 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
     policy = load_policy(weights, variant)
     non_delay = blocking or bool(policy.metadata.get("config", {}).get("non_delay", False))
     if samples <= 1:
-        return rollout(problem, policy, non_delay=non_delay, shutdowns=shutdowns)[0]
+        return rollout(problem, policy, non_delay=non_delay, shutdowns=shutdowns, deadline=deadline)[0]
     return sample_best(problem, policy, samples, seed, non_delay)

@@ -17,7 +17,7 @@ from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
-from learned_pdr.learned import LEARNED, default_weights_path, learned_dispatch, learned_samples
+from learned_pdr.learned import LEARNED, DeadlinePassed, default_weights_path, learned_dispatch, learned_samples
 from learned_pdr.simulator import DispatchSimulator
 
 Rule = Callable[[DispatchSimulator | BlockingSimulator, np.ndarray, np.random.Generator], np.ndarray]
@@ -94,7 +94,7 @@ def dispatch_spec(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, w
     return dispatch(problem, rule, non_delay, seed, shutdowns)
 
 
-LEARNED_COST = 8  # a learned greedy schedule costs about 6x a static rule's (docs/benchmarks.md), with margin
+LEARNED_COST = 8  # a pooled-network greedy schedule costs about 6x a static rule's (docs/benchmarks.md)
 
 
 def best_specs() -> list[str]:
@@ -111,9 +111,10 @@ def best_dispatch(
     problem: JobShop, deadline: float | None = None, on_improvement: Callable[[int], None] | None = None
 ) -> Schedule:
     """The shortest schedule of the deterministic rules (`best_specs`), trying the usually best
-    first and stopping at `deadline` (time.monotonic()); at least one rule always runs, and the
-    learned rule only when it should end before the deadline (LEARNED_COST times the first rule's
-    time). `on_improvement` hears each new best makespan at once (the first schedule comes in
+    first and stopping at `deadline` (time.monotonic()); at least one rule always runs. The learned
+    rule starts only when it should end before the deadline (LEARNED_COST times the first rule's
+    time, a floor: an attention network costs more on many jobs) and is abandoned at the deadline
+    if not done. `on_improvement` hears each new best makespan at once (the first schedule comes in
     seconds even on 1000 x 100, while the other rules still run)."""
     best, best_makespan, first_seconds = None, None, 0.0
     for spec in best_specs():
@@ -123,7 +124,11 @@ def best_dispatch(
                 break
             if spec == LEARNED and now + LEARNED_COST * first_seconds > deadline:
                 continue  # it would overrun; the static rules after it still get their turn
-        schedule = dispatch_spec(problem, spec)
+        try:
+            schedule = (learned_dispatch(problem, deadline=deadline if best is not None else None)
+                        if spec == LEARNED else dispatch_spec(problem, spec))
+        except DeadlinePassed:
+            continue  # the loop stops at the deadline's check above
         if best is None:
             first_seconds = time.monotonic() - now
         makespan = problem.makespan_of(schedule.starts)

@@ -3,10 +3,13 @@ import time
 import numpy as np
 import pytest
 
+import learned_pdr.learned as learned_module
 from instances import JobShop, evaluate, load
 from instances.errors import InputError
 from instances.generators import random_jobshop
 from learned_pdr import FEATURES, RULES, DispatchSimulator, best_dispatch, dispatch, dispatch_spec, parse_rule
+from learned_pdr.learned import LEARNED, DeadlinePassed, learned_dispatch
+from learned_pdr.rules import best_specs
 
 
 def _ragged(seed: int) -> JobShop:
@@ -104,3 +107,20 @@ def test_best_dispatch_past_its_deadline_still_returns_the_first_rule_s_schedule
     problem = load("ta41")
     rushed = best_dispatch(problem, deadline=time.monotonic())
     assert rushed.starts.tolist() == dispatch(problem, "fdd/mwkr").starts.tolist()
+
+
+def test_a_learned_rollout_past_its_deadline_is_abandoned_and_best_dispatch_keeps_the_static_rules(monkeypatch):
+    problem = load("ta41")
+    with pytest.raises(DeadlinePassed):
+        learned_dispatch(problem, deadline=time.monotonic() - 1)
+
+    class Expired:  # the learned rule's clock only: every decision finds its deadline passed
+        @staticmethod
+        def monotonic() -> float:
+            return float("inf")
+
+    monkeypatch.setattr(learned_module, "time", Expired)
+    chosen = best_dispatch(problem, deadline=time.monotonic() + 600)
+    static = min(problem.makespan_of(dispatch_spec(problem, spec).starts) for spec in best_specs() if spec != LEARNED)
+    assert problem.makespan_of(chosen.starts) == static
+    assert problem.makespan_of(learned_dispatch(problem).starts) < static  # so the rule was indeed left out
