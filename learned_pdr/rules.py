@@ -84,12 +84,13 @@ def dispatch(problem: JobShop | JobShopVariant, rule: str = "mwkr", non_delay: b
 
 
 def dispatch_spec(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, weights: str | Path | None = None,
-                  shutdowns: RandomShutdowns | None = None) -> Schedule:
+                  shutdowns: RandomShutdowns | None = None, deadline: float | None = None) -> Schedule:
     """The schedule of a rule spec as users write it: a static rule (`mwkr`, `spt:active`) or the
-    learned one (`pdr`, `pdr-sample:32`; `weights` picks a policy file other than the shipped one)."""
+    learned one (`pdr`, `pdr-sample:32`; `weights` picks a policy file other than the shipped one).
+    The learned greedy rule raises `DeadlinePassed` at `deadline`; static rules take milliseconds."""
     samples = learned_samples(spec)
     if samples is not None:
-        return learned_dispatch(problem, samples, seed, weights, shutdowns)
+        return learned_dispatch(problem, samples, seed, weights, shutdowns, deadline)
     rule, non_delay = parse_rule(spec)
     return dispatch(problem, rule, non_delay, seed, shutdowns)
 
@@ -125,8 +126,7 @@ def best_dispatch(
             if spec == LEARNED and now + LEARNED_COST * first_seconds > deadline:
                 continue  # it would overrun; the static rules after it still get their turn
         try:
-            schedule = (learned_dispatch(problem, deadline=deadline if best is not None else None)
-                        if spec == LEARNED else dispatch_spec(problem, spec))
+            schedule = dispatch_spec(problem, spec, deadline=deadline if best is not None else None)
         except DeadlinePassed:
             continue  # the loop stops at the deadline's check above
         if best is None:
