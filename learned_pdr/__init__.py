@@ -1,8 +1,8 @@
 """Dispatching: the schedule-building simulator, static priority rules, and the learned rule."""
 
 from learned_pdr.learned import learned_dispatch, learned_samples, load_policy
-from learned_pdr.rules import RULES, best_dispatch, dispatch, dispatch_spec, parse_rule
+from learned_pdr.rules import RULES, Dispatched, best_dispatch, dispatch, dispatch_spec, dispatch_within, parse_rule
 from learned_pdr.simulator import FEATURES, DispatchSimulator
 
-__all__ = ["FEATURES", "RULES", "DispatchSimulator", "best_dispatch", "dispatch", "dispatch_spec", "learned_dispatch",
-           "learned_samples", "load_policy", "parse_rule"]
+__all__ = ["FEATURES", "RULES", "DispatchSimulator", "Dispatched", "best_dispatch", "dispatch", "dispatch_spec",
+           "dispatch_within", "learned_dispatch", "learned_samples", "load_policy", "parse_rule"]

@@ -96,13 +96,28 @@ def choose(scores: np.ndarray, temperature: float, rng: np.random.Generator | No
 
 
 def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int, seed: int = 0,
-                non_delay: bool = False, temperatures: tuple[float, float] = SAMPLE_TEMPERATURES) -> Schedule:
+                non_delay: bool = False, temperatures: tuple[float, float] = SAMPLE_TEMPERATURES, *,
+                deadline: float | None = None, stop_sampling_at: float | None = None,
+                on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
     """The shortest of a greedy schedule and `samples - 1` sampled ones (temperatures spread
-    geometrically from the first of `temperatures` to the second)."""
-    best, _, best_makespan = rollout(problem, policy, non_delay=non_delay)
+    geometrically from the first of `temperatures` to the second).
+
+    The greedy rollout raises `DeadlinePassed` at `deadline`, as alone; sampling stops at
+    `stop_sampling_at` (both time.monotonic()), keeping the best so far, so a time limit bounds
+    K rollouts of a large instance. `on_rollout(schedule, makespan)` hears of each finished rollout,
+    so a caller interrupted mid-sampling (Ctrl-C) still holds the best schedule."""
+    best, _, best_makespan = rollout(problem, policy, non_delay=non_delay, deadline=deadline)
+    if on_rollout is not None:
+        on_rollout(best, best_makespan)
     rng = np.random.default_rng(seed)
     for temperature in np.geomspace(*temperatures, num=max(samples - 1, 0)):
-        schedule, _, makespan = rollout(problem, policy, temperature=float(temperature), rng=rng, non_delay=non_delay)
+        try:
+            schedule, _, makespan = rollout(problem, policy, temperature=float(temperature), rng=rng,
+                                            non_delay=non_delay, deadline=stop_sampling_at)
+        except DeadlinePassed:
+            break
+        if on_rollout is not None:
+            on_rollout(schedule, makespan)
         if makespan < best_makespan:
             best, best_makespan = schedule, makespan
     return best
@@ -152,10 +167,12 @@ def learned_samples(spec: str) -> int | None:
 
 def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: int = 0,
                      weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
-                     deadline: float | None = None) -> Schedule:
+                     deadline: float | None = None, stop_sampling_at: float | None = None,
+                     on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
     """The learned rule's schedule: greedy, or the best of `samples` rollouts (not under random
     shutdowns: keeping the best of several runs would need to know the shutdowns in advance). A
-    greedy rollout not done by `deadline` (time.monotonic()) raises `DeadlinePassed`."""
+    greedy rollout not done by `deadline` raises `DeadlinePassed`; sampling stops at
+    `stop_sampling_at`, keeping the best so far (see `sample_best`)."""
     if samples > 1 and shutdowns is not None:
         raise InputError("pdr-sample keeps the best of several runs, which needs the shutdowns known in advance; "
                          "under random shutdowns use the greedy rule, pdr")
@@ -165,4 +182,5 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
     non_delay = blocking or bool(policy.metadata.get("config", {}).get("non_delay", False))
     if samples <= 1:
         return rollout(problem, policy, non_delay=non_delay, shutdowns=shutdowns, deadline=deadline)[0]
-    return sample_best(problem, policy, samples, seed, non_delay)
+    return sample_best(problem, policy, samples, seed, non_delay, deadline=deadline,
+                       stop_sampling_at=stop_sampling_at, on_rollout=on_rollout)

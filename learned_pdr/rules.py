@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,15 +85,62 @@ def dispatch(problem: JobShop | JobShopVariant, rule: str = "mwkr", non_delay: b
 
 
 def dispatch_spec(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, weights: str | Path | None = None,
-                  shutdowns: RandomShutdowns | None = None, deadline: float | None = None) -> Schedule:
+                  shutdowns: RandomShutdowns | None = None, deadline: float | None = None,
+                  stop_sampling_at: float | None = None,
+                  on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
     """The schedule of a rule spec as users write it: a static rule (`mwkr`, `spt:active`) or the
     learned one (`pdr`, `pdr-sample:32`; `weights` picks a policy file other than the shipped one).
-    The learned greedy rule raises `DeadlinePassed` at `deadline`; static rules take milliseconds."""
+    The learned greedy rule raises `DeadlinePassed` at `deadline`; `pdr-sample` stops sampling at
+    `stop_sampling_at` and tells `on_rollout` of each rollout (see `sample_best`); static rules take
+    milliseconds."""
     samples = learned_samples(spec)
     if samples is not None:
-        return learned_dispatch(problem, samples, seed, weights, shutdowns, deadline)
+        return learned_dispatch(problem, samples, seed, weights, shutdowns, deadline, stop_sampling_at, on_rollout)
     rule, non_delay = parse_rule(spec)
     return dispatch(problem, rule, non_delay, seed, shutdowns)
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """A rule spec's schedule, how many rollouts it was asked for (K for `pdr-sample:K`, else 1)
+    and took (fewer when the time limit or Ctrl-C cut the sampling short), and whether Ctrl-C did."""
+
+    schedule: Schedule
+    asked: int
+    rollouts: int
+    interrupted: bool = False
+
+    def metrics(self) -> dict:
+        """The rollout counts of a sampled rule, for a result's metrics (nothing for one rollout)."""
+        return {"rollouts": self.rollouts, "rollouts_asked": self.asked} if self.asked > 1 else {}
+
+
+def dispatch_within(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, weights: str | Path | None = None,
+                    shutdowns: RandomShutdowns | None = None, stop_sampling_at: float | None = None,
+                    on_improvement: Callable[[Schedule, int], None] | None = None) -> Dispatched:
+    """`dispatch_spec` for a solve with a time limit: `pdr-sample` samples until `stop_sampling_at`,
+    and Ctrl-C after its first schedule returns the best so far instead of losing it (Ctrl-C before
+    then still raises). `on_improvement(schedule, makespan)` hears of each new best while it samples."""
+    asked = learned_samples(spec) or 1
+    best: list[tuple[Schedule, int]] = []
+    rollouts = 0
+
+    def keep(schedule: Schedule, makespan: int) -> None:
+        nonlocal rollouts
+        rollouts += 1
+        if not best or makespan < best[0][1]:
+            best[:] = [(schedule, makespan)]
+            if on_improvement is not None:
+                on_improvement(schedule, makespan)
+
+    try:
+        schedule = dispatch_spec(problem, spec, seed, weights, shutdowns, stop_sampling_at=stop_sampling_at,
+                                 on_rollout=keep)
+    except KeyboardInterrupt:
+        if not best:
+            raise
+        return Dispatched(best[0][0], asked, rollouts, interrupted=True)
+    return Dispatched(schedule, asked, max(rollouts, 1))
 
 
 LEARNED_COST = 8  # a pooled-network greedy schedule costs about 6x a static rule's (docs/benchmarks.md)
@@ -109,14 +157,15 @@ def best_specs() -> list[str]:
 
 
 def best_dispatch(
-    problem: JobShop, deadline: float | None = None, on_improvement: Callable[[int], None] | None = None
+    problem: JobShop, deadline: float | None = None, on_improvement: Callable[[Schedule, int], None] | None = None
 ) -> Schedule:
     """The shortest schedule of the deterministic rules (`best_specs`), trying the usually best
     first and stopping at `deadline` (time.monotonic()); at least one rule always runs. The learned
     rule starts only when it should end before the deadline (LEARNED_COST times the first rule's
     time, a floor: an attention network costs more on many jobs) and is abandoned at the deadline
-    if not done. `on_improvement` hears each new best makespan at once (the first schedule comes in
-    seconds even on 1000 x 100, while the other rules still run)."""
+    if not done. `on_improvement(schedule, makespan)` hears of each new best at once (the first
+    schedule comes in seconds even on 1000 x 100, while the other rules still run), so a caller
+    interrupted meanwhile (Ctrl-C) keeps it."""
     best, best_makespan, first_seconds = None, None, 0.0
     for spec in best_specs():
         now = time.monotonic()
@@ -135,5 +184,5 @@ def best_dispatch(
         if best_makespan is None or makespan < best_makespan:
             best, best_makespan = schedule, makespan
             if on_improvement is not None:
-                on_improvement(makespan)
+                on_improvement(schedule, makespan)
     return best

@@ -125,7 +125,8 @@ def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, .
               help="Job shops (default auto): auto: cpsat below 5,000 operations, else dispatch + tabu + LNS; "
                    "cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook "
                    "model; lns: dispatch, then large-neighbourhood search with small CP-SAT models; "
-                   "pdr: the learned dispatching rule (greedy); pdr-sample:K: the best of K of its schedules; "
+                   "pdr: the learned dispatching rule (greedy); pdr-sample:K: the best of K of its schedules "
+                   "(sampling stops at the time limit); "
                    "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
                    "; add ':active' for an active instead of a non-delay schedule). Blocking job shops "
                    "(--blocking, default cpsat): cpsat, or pdr, pdr-sample:K, pdr:RULE on the blocking "

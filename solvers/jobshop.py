@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cpmodels.jobshop import JobShopModelOptions, build
 from instances.catalog import best_known_for
 from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule, evaluate
-from learned_pdr import best_dispatch, dispatch_spec
+from learned_pdr import best_dispatch, dispatch_spec, dispatch_within
 from learned_pdr.rules import check_spec
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.jobshop_lns import lns
@@ -119,14 +120,15 @@ def warm_start_spec(text: str) -> str:
     return spec
 
 
-def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int, tracker: Tracker,
-                        weights: str | None = None) -> Schedule:
-    """The dispatched schedule a recipe starts from: a rule spec, or "best" of the rules in time."""
+def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int,
+                        offer: Callable[[Schedule, int], None], weights: str | None = None) -> Schedule:
+    """The dispatched schedule a recipe starts from: a rule spec, or "best" of the rules in time
+    (`pdr-sample` samples until `deadline`). Each schedule is offered (with its makespan) as it
+    comes, so Ctrl-C meanwhile loses none of them."""
     if spec == "best":
-        return best_dispatch(problem, deadline=deadline,
-                             on_improvement=lambda makespan: tracker.report(objective=makespan))
-    schedule = dispatch_spec(problem, spec, seed, weights)
-    tracker.report(objective=problem.makespan_of(schedule.starts))
+        return best_dispatch(problem, deadline=deadline, on_improvement=offer)
+    schedule = dispatch_spec(problem, spec, seed, weights, stop_sampling_at=deadline, on_rollout=offer)
+    offer(schedule, problem.makespan_of(schedule.starts))
     return schedule
 
 
@@ -162,11 +164,16 @@ def solve_jobshop(
         return finish_result(problem, schedule, status, bound, method, tracker, interrupted=interrupted,
                              found_by=found_by, extra_metrics=search_metrics)
 
+    def offer_dispatched(schedule: Schedule, makespan: int) -> None:
+        nonlocal best, found_by
+        if best is None or makespan < problem.makespan_of(best.starts):
+            best, found_by = schedule, "dispatch"
+            tracker.report(objective=makespan)
+
     try:
         if recipe.warm_start is not None:
-            best = warm_start_schedule(problem, recipe.warm_start, started + DISPATCH_SHARE * time_limit, seed,
-                                       tracker, weights)
-            found_by = "dispatch"
+            warm_start_schedule(problem, recipe.warm_start, started + DISPATCH_SHARE * time_limit, seed,
+                                offer_dispatched, weights)
             if recipe.local_search_share > 0:
                 improved = tabu_search(
                     problem, best, deadline=started + recipe.local_search_share * time_limit, seed=seed,
@@ -212,14 +219,18 @@ def solve_jobshop(
     return finish(schedule, outcome.status, outcome.bound, outcome.interrupted)
 
 
-def solve_dispatch(problem: JobShop, spec: str, method: str, *, seed: int,
+def solve_dispatch(problem: JobShop, spec: str, method: str, *, time_limit: float, seed: int,
                    progress: ProgressCallback | None = None, weights: str | None = None) -> Result:
-    """One dispatching rule, no search: milliseconds, the baseline every other method must beat."""
+    """One dispatching rule, no search: milliseconds, the baseline every other method must beat.
+    `pdr-sample:K` samples until `time_limit` (its greedy schedule always completes) or Ctrl-C,
+    keeping the best; the metrics say how many rollouts it made."""
     tracker = Tracker(time.monotonic(), progress)
     tracker.report(bound=problem.lower_bound)
-    schedule = dispatch_spec(problem, spec, seed, weights)
-    tracker.report(objective=problem.makespan_of(schedule.starts))
-    return finish_result(problem, schedule, "feasible", None, method, tracker, found_by="dispatch")
+    done = dispatch_within(problem, spec, seed, weights, stop_sampling_at=tracker.started + time_limit,
+                           on_improvement=lambda _, makespan: tracker.report(objective=makespan))
+    tracker.report(objective=problem.makespan_of(done.schedule.starts))
+    return finish_result(problem, done.schedule, "feasible", None, method, tracker, done.interrupted,
+                         found_by="dispatch", extra_metrics=done.metrics())
 
 
 def finish_result(

@@ -13,7 +13,7 @@ from instances.jobshop import Schedule
 from instances.jobshop_variant import JobShopVariant, evaluate_variant, sequential_schedule
 from learned_pdr.blocking_simulator import RandomShutdowns, dispatchable
 from learned_pdr.learned import LEARNED, default_weights_path
-from learned_pdr.rules import dispatch_spec
+from learned_pdr.rules import dispatch_spec, dispatch_within
 from solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from solvers.result import Result, checked_makespan
 
@@ -37,7 +37,7 @@ def variant_result(problem: JobShopVariant, schedule: Schedule | None, status: s
                   metrics)
 
 
-def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, seed: int = 0,
+def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, time_limit: float, seed: int = 0,
                    progress: ProgressCallback | None = None, weights: str | None = None) -> Result:
     """One dispatching rule on the blocking simulator; with a shutdown probability, machines stop at
     random (seeded by `seed`) as the rule goes, and the schedule is checked against the shutdowns that
@@ -47,12 +47,15 @@ def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, seed: int
     shutdowns = None
     if problem.shutdown_probability:
         shutdowns = RandomShutdowns.for_shop(problem.shop, problem.shutdown_probability, seed)
-    schedule = dispatch_spec(problem, spec, seed, weights, shutdowns)
+    done = dispatch_within(problem, spec, seed, weights, shutdowns, stop_sampling_at=tracker.started + time_limit,
+                           on_improvement=lambda _, makespan: tracker.report(objective=makespan))
+    schedule = done.schedule
     happened = problem
     if shutdowns is not None:  # keep the shutdowns that began before the last operation ended
         end = int(shutdowns.applied_to(problem).processing_ends(schedule.starts).max())
         happened = shutdowns.applied_to(problem, end)
-    result = variant_result(happened, schedule, "feasible", problem.lower_bound, method, tracker)
+    result = variant_result(happened, schedule, "feasible", problem.lower_bound, method, tracker, done.interrupted)
+    result.metrics.update(done.metrics())
     tracker.report(objective=result.objective)
     if shutdowns is not None:
         result.metrics["shutdowns"] = [list(window) for window in happened.unavailable]

@@ -126,7 +126,8 @@ def solve(
             rule, non_delay = parse_rule(spec)
             label = f"{DISPATCH_PREFIX}{rule}" + ("" if non_delay else ":active")
         dispatcher = solve_dispatch if isinstance(problem, JobShop) else variant_methods.solve_dispatch
-        return dispatcher(problem, spec, label, seed=seed, progress=progress, weights=weights)
+        return dispatcher(problem, spec, label, time_limit=time_limit, seed=seed, progress=progress,
+                          weights=weights)
     check_method(name, type(problem))
     if not isinstance(problem, JobShop) and (warm_start is not None or weights is not None):
         raise InputError("--warm-start and --weights apply to job shops only")

@@ -7,7 +7,16 @@ import learned_pdr.learned as learned_module
 from instances import JobShop, evaluate, load
 from instances.errors import InputError
 from instances.generators import random_jobshop
-from learned_pdr import FEATURES, RULES, DispatchSimulator, best_dispatch, dispatch, dispatch_spec, parse_rule
+from learned_pdr import (
+    FEATURES,
+    RULES,
+    DispatchSimulator,
+    best_dispatch,
+    dispatch,
+    dispatch_spec,
+    dispatch_within,
+    parse_rule,
+)
 from learned_pdr.learned import LEARNED, DeadlinePassed, learned_dispatch
 from learned_pdr.rules import best_specs
 
@@ -124,3 +133,38 @@ def test_a_learned_rollout_past_its_deadline_is_abandoned_and_best_dispatch_keep
     static = min(problem.makespan_of(dispatch_spec(problem, spec).starts) for spec in best_specs() if spec != LEARNED)
     assert problem.makespan_of(chosen.starts) == static
     assert problem.makespan_of(learned_dispatch(problem).starts) < static  # so the rule was indeed left out
+
+
+def test_sampling_stops_at_its_time_limit_and_keeps_the_greedy_schedule():
+    problem = random_jobshop(10, 6, seed=11)
+    done = dispatch_within(problem, "pdr-sample:8", stop_sampling_at=time.monotonic() - 1)
+    assert (done.asked, done.rollouts, done.interrupted) == (8, 1, False)
+    assert done.schedule.starts.tolist() == learned_dispatch(problem).starts.tolist()
+    assert done.metrics() == {"rollouts": 1, "rollouts_asked": 8}
+    unhurried = dispatch_within(problem, "pdr-sample:8")
+    assert (unhurried.rollouts, unhurried.schedule.starts.tolist()) == (
+        8, learned_dispatch(problem, samples=8).starts.tolist())
+
+
+def test_ctrl_c_while_sampling_returns_the_best_rollout_so_far(monkeypatch):
+    problem = random_jobshop(10, 6, seed=11)
+    real_rollout = learned_module.rollout
+    makespans: list[int] = []
+
+    def interrupted_after_three(*args, **kwargs):
+        if len(makespans) == 3:
+            raise KeyboardInterrupt
+        schedule, trajectory, makespan = real_rollout(*args, **kwargs)
+        makespans.append(makespan)
+        return schedule, trajectory, makespan
+
+    monkeypatch.setattr(learned_module, "rollout", interrupted_after_three)
+    improvements: list[int] = []
+    done = dispatch_within(problem, "pdr-sample:32", on_improvement=lambda _, makespan: improvements.append(makespan))
+    assert (done.rollouts, done.interrupted) == (3, True)
+    assert problem.makespan_of(done.schedule.starts) == min(makespans) == improvements[-1]
+    assert evaluate(problem, done.schedule).feasible
+    makespans.clear()
+    makespans.extend([0, 0, 0])  # Ctrl-C before the first schedule is complete loses nothing: it still raises
+    with pytest.raises(KeyboardInterrupt):
+        dispatch_within(problem, "pdr-sample:32")

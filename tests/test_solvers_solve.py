@@ -2,10 +2,11 @@ import time
 
 import pytest
 
+import learned_pdr.learned as learned_module
 from cpmodels.jobshop import build
 from instances import InputError, evaluate, load
 from instances.generators import seeded_instance
-from learned_pdr import RULES, dispatch
+from learned_pdr import RULES, dispatch, learned_dispatch
 from solvers import jobshop as jobshop_solvers
 from solvers import solve
 from solvers.cpsat import Tracker, hinted_values, objective_of, run_cpsat
@@ -83,6 +84,29 @@ def test_a_time_limit_too_short_to_search_returns_the_dispatched_schedule_marked
     result = solve(problem, "cpsat-plain", warm_start="mwkr", time_limit=0.001)
     assert result.status == "feasible" and result.metrics["found_by"] == "dispatch"
     assert result.objective == evaluate(problem, dispatch(problem, "mwkr")).makespan
+
+
+def test_the_time_limit_bounds_sampling_but_the_greedy_schedule_always_completes(ft06):
+    problem = load("ta71")  # 2,000 operations: its greedy rollout alone takes far longer than 1 ms
+    greedy = evaluate(problem, learned_dispatch(problem)).makespan
+    rushed = solve(problem, "pdr-sample:32", time_limit=0.001)
+    assert (rushed.objective, rushed.metrics["rollouts"], rushed.metrics["rollouts_asked"]) == (greedy, 1, 32)
+    warm = solve(problem, "cpsat-plain", warm_start="pdr-sample:32", time_limit=0.001)
+    assert (warm.objective, warm.metrics["found_by"]) == (greedy, "dispatch")
+    unhurried = solve(ft06, "pdr-sample:4", time_limit=60)
+    assert (unhurried.metrics["rollouts"], unhurried.metrics["rollouts_asked"]) == (4, 4)
+    assert unhurried.trace[-1][1] == unhurried.objective
+
+
+def test_ctrl_c_during_the_warm_start_keeps_the_first_dispatched_schedule(monkeypatch):
+    def interrupted(*args, **kwargs):  # Ctrl-C while the learned rule, the second one `best` tries, runs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(learned_module, "rollout", interrupted)
+    problem = load("ta41")
+    result = solve(problem, "cpsat", time_limit=60)
+    assert (result.metrics["interrupted"], result.metrics["found_by"], result.status) == (True, "dispatch", "feasible")
+    assert result.objective == evaluate(problem, dispatch(problem, "fdd/mwkr")).makespan
 
 
 def test_warm_started_cpsat_is_never_worse_than_its_rule():
