@@ -1,7 +1,9 @@
 """Benchmark: the learned dispatching rule against every static rule, and as CP-SAT's warm start.
 
 `rules`: on all 80 Taillard and all 80 Demirkol instances, in one run, every static rule (non-delay
-and active) and the learned rule (greedy, and the best of 32 samples), all on the same simulator.
+and active), the two best run both ways (the shorter of the schedules built on the instance and on
+its reversal, as the learned rule's greedy does), and the learned rule (forward only, greedy both
+ways, and the best of 32 samples), all on the same simulator.
 Prints the mean gap to the best known upper bound per size group and overall, the best static rule
 of each group, and the seconds per instance.
 
@@ -18,17 +20,27 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import ortools
 
 from benchmarks.sweep import expand, run_cells, sweep
-from instances import best_known
-from learned_pdr import RULES
+from instances import JobShop, best_known, evaluate
+from instances.jobshop import Schedule
+from instances.reversal import mirrored, reversed_jobshop
+from learned_pdr import RULES, dispatch, load_policy
+from learned_pdr.learned import sample_best
 from solvers import solve
+from solvers.result import Result, checked_makespan
 
 STATIC = [f"pdr:{rule}{variant}" for rule in RULES if rule != "random" for variant in ("", ":active")]
-LEARNED = ["pdr", "pdr-sample:32"]
+# The best static rules given the learned rule's bidirectional trick (the shorter of the schedules
+# built on the instance and on its reversal), and the learned rule without it, for a fair comparison.
+BOTH_WAYS = {"pdr:fdd/mwkr both ways": "fdd/mwkr", "pdr:mwkr both ways": "mwkr"}
+FORWARD = "pdr forward only"
+LEARNED = [FORWARD, "pdr", "pdr-sample:32"]
 DATASETS = "ta01-80,dmu01-80"
 WARM_VARIANTS = {"cold": None, "warm-mwkr": "mwkr", "warm-pdr": "pdr"}  # textbook CP-SAT, warm start
 
@@ -53,16 +65,26 @@ def rules_report(groups: dict[str, list[str]], done: dict) -> str:
     families = sorted({group.split()[0] for group in groups})
     rows = list(groups.items()) + [(f"{family} (all)", [n for g, names in groups.items() if g.startswith(family)
                                                          for n in names]) for family in families]
-    head = ["group", *STATIC, "best static", *LEARNED, "s/instance (mwkr, pdr, pdr-sample:32)"]
+    head = ["group", *STATIC, "best static", *BOTH_WAYS, *LEARNED,
+            "s/instance (mwkr, " + ", ".join(LEARNED) + ")"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for group, names in rows:
-        gaps = {v: _mean_gap([done[(n, v)] for n in names]) for v in STATIC + LEARNED}
+        gaps = {v: _mean_gap([done[(n, v)] for n in names]) for v in STATIC + list(BOTH_WAYS) + LEARNED}
         best = min(STATIC, key=gaps.__getitem__)
         seconds = [statistics.mean(done[(n, v)]["wall_time"] for n in names) for v in ("pdr:mwkr", *LEARNED)]
         lines.append(f"| {group} | " + " | ".join(f"{gaps[v]:.1f}%" for v in STATIC)
-                     + f" | {best[4:]} {gaps[best]:.1f}% | " + " | ".join(f"{gaps[v]:.1f}%" for v in LEARNED)
+                     + f" | {best[4:]} {gaps[best]:.1f}% | "
+                     + " | ".join(f"{gaps[v]:.1f}%" for v in (*BOTH_WAYS, *LEARNED))
                      + " | " + ", ".join(f"{s:.3f}" for s in seconds) + " |")
     return "\n".join(lines)
+
+
+def checked(problem: JobShop, method: str, build: Callable[[], Schedule]) -> Result:
+    """The schedule `build` makes, timed and checked by `evaluate`, as a solve's Result."""
+    started = time.monotonic()
+    schedule = build()
+    seconds = time.monotonic() - started
+    return Result("feasible", checked_makespan(evaluate(problem, schedule), method), None, schedule, method, seconds)
 
 
 def main() -> None:
@@ -81,9 +103,17 @@ def main() -> None:
 
     if args.part == "rules":
         groups = size_groups(args.datasets)
-        cells = [(name, v) for names in groups.values() for name in names for v in STATIC + LEARNED]
+        cells = [(name, v) for names in groups.values() for name in names for v in STATIC + list(BOTH_WAYS) + LEARNED]
+        policy = load_policy(args.weights)
 
         def dispatch_cell(problem, method):
+            if method in BOTH_WAYS:
+                return checked(problem, method, lambda: min(
+                    (dispatch(problem, BOTH_WAYS[method]),
+                     mirrored(problem, dispatch(reversed_jobshop(problem), BOTH_WAYS[method]).starts)),
+                    key=lambda schedule: problem.makespan_of(schedule.starts)))
+            if method == FORWARD:
+                return checked(problem, method, lambda: sample_best(problem, policy, backward=False))
             return solve(problem, method, seed=args.seed, weights=args.weights)
 
         context = {"seed": args.seed, "weights": args.weights, "ortools": ortools.__version__}

@@ -1,9 +1,10 @@
 """The learned dispatching rule: a `Policy` choosing among a `DispatchSimulator`'s candidates.
 
 Greedy (the highest score) for one schedule in milliseconds, or sampled from the softmax of the
-scores at a temperature; `sample_best` runs greedy plus K - 1 samples at temperatures spread from
-sharp to flat and keeps the shortest schedule. A recorded rollout keeps each real decision's
-features and choice, for training.
+scores at a temperature. `sample_best` runs greedy on the instance and on its reversal (whose
+schedule, mirrored, is one of the instance's: `instances.reversal`), then samples at temperatures
+spread from sharp to flat in both directions, and keeps the shortest schedule. A recorded rollout
+keeps each real decision's features and choice, for training.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 from instances.jobshop_variant import JobShopVariant
+from instances.reversal import mirrored, reversed_jobshop
 from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
 from learned_pdr.features import FeatureScales, trained_variant
 from learned_pdr.observation import Batch, Observation
@@ -95,30 +97,51 @@ def choose(scores: np.ndarray, temperature: float, rng: np.random.Generator | No
     return min(int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right")), len(scores) - 1)
 
 
-def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int, seed: int = 0,
-                non_delay: bool = False, temperatures: tuple[float, float] = SAMPLE_TEMPERATURES, *,
-                deadline: float | None = None, stop_sampling_at: float | None = None,
-                on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
-    """The shortest of a greedy schedule and `samples - 1` sampled ones (temperatures spread
-    geometrically from the first of `temperatures` to the second).
+def rollout_plan(samples: int, temperatures: tuple[float, float], backward: bool) -> list[tuple[bool, float]]:
+    """(backward?, temperature) of each rollout `sample_best` makes: greedy forward, greedy backward
+    (when `backward`), then the rest of `samples` sampled at temperatures spread geometrically from
+    the first of `temperatures` to the second, alternating directions so each gets the spread."""
+    greedy = [(False, 0.0)] + ([(True, 0.0)] if backward else [])
+    spread = np.geomspace(*temperatures, num=max(samples - len(greedy), 0))
+    return greedy + [(backward and index % 2 == 1, float(t)) for index, t in enumerate(spread)]
 
-    The greedy rollout raises `DeadlinePassed` at `deadline`, as alone; sampling stops at
-    `stop_sampling_at` (both time.monotonic()), keeping the best so far, so a time limit bounds
-    K rollouts of a large instance. `on_rollout(schedule, makespan)` hears of each finished rollout,
-    so a caller interrupted mid-sampling (Ctrl-C) still holds the best schedule."""
-    best, _, best_makespan = rollout(problem, policy, non_delay=non_delay, deadline=deadline)
-    if on_rollout is not None:
-        on_rollout(best, best_makespan)
+
+def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int = 1, seed: int = 0,
+                non_delay: bool = False, temperatures: tuple[float, float] = SAMPLE_TEMPERATURES, *,
+                backward: bool = True, deadline: float | None = None, stop_sampling_at: float | None = None,
+                shutdowns: RandomShutdowns | None = None,
+                on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
+    """The shortest schedule of the rollouts of `rollout_plan`: greedy on the instance and, for a
+    classic job shop, greedy on its reversal (mirrored back: `instances.reversal`), then sampled
+    ones up to `samples` in all. `samples=1` is the greedy pair; `backward=False` keeps to the
+    instance's own direction (the only one for blocking shops and under `shutdowns`).
+
+    The first rollout raises `DeadlinePassed` at `deadline`; the others stop at `deadline` or at
+    `stop_sampling_at` (both time.monotonic()), keeping the best so far, so a time limit bounds K
+    rollouts of a large instance. `on_rollout(schedule, makespan)` hears of each finished rollout,
+    so a caller interrupted meanwhile (Ctrl-C) still holds the best schedule."""
+    reverse = reversed_jobshop(problem) if backward and isinstance(problem, JobShop) and shutdowns is None else None
+    later = min((t for t in (deadline, stop_sampling_at) if t is not None), default=None)
     rng = np.random.default_rng(seed)
-    for temperature in np.geomspace(*temperatures, num=max(samples - 1, 0)):
+    best, best_makespan = None, None
+    for index, (is_backward, temperature) in enumerate(rollout_plan(samples, temperatures, reverse is not None)):
         try:
-            schedule, _, makespan = rollout(problem, policy, temperature=float(temperature), rng=rng,
-                                            non_delay=non_delay, deadline=stop_sampling_at)
+            if is_backward:
+                mirror = rollout(reverse, policy, temperature=temperature, rng=rng, non_delay=non_delay,
+                                 deadline=later)[0]
+                schedule = mirrored(problem, mirror.starts)
+                makespan = problem.makespan_of(schedule.starts)
+            else:
+                schedule, _, makespan = rollout(problem, policy, temperature=temperature, rng=rng,
+                                                non_delay=non_delay, shutdowns=shutdowns,
+                                                deadline=deadline if index == 0 else later)
         except DeadlinePassed:
+            if best is None:
+                raise
             break
         if on_rollout is not None:
             on_rollout(schedule, makespan)
-        if makespan < best_makespan:
+        if best_makespan is None or makespan < best_makespan:
             best, best_makespan = schedule, makespan
     return best
 
@@ -146,7 +169,7 @@ def load_policy(path: str | Path | None = None, variant: str = "classic") -> Pol
     return policy
 
 
-LEARNED = "pdr"  # the learned rule, greedy: `--method pdr`, `--warm-start pdr`
+LEARNED = "pdr"  # the learned rule, greedy (both directions): `--method pdr`, `--warm-start pdr`
 LEARNED_SAMPLED = "pdr-sample:"  # `pdr-sample:32`: the best of 32 rollouts
 
 
@@ -169,10 +192,12 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
                      weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
                      deadline: float | None = None, stop_sampling_at: float | None = None,
                      on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
-    """The learned rule's schedule: greedy, or the best of `samples` rollouts (not under random
-    shutdowns: keeping the best of several runs would need to know the shutdowns in advance). A
-    greedy rollout not done by `deadline` raises `DeadlinePassed`; sampling stops at
-    `stop_sampling_at`, keeping the best so far (see `sample_best`)."""
+    """The learned rule's schedule: greedy (the shorter of the forward and the backward greedy
+    schedules of a classic job shop), or the best of `samples` rollouts (not under random shutdowns:
+    keeping the best of several runs would need to know the shutdowns in advance, and a backward run
+    would need them in reverse). The first rollout, if not done by `deadline`, raises
+    `DeadlinePassed`; the others stop at `deadline` or `stop_sampling_at`, keeping the best so far
+    (see `sample_best`)."""
     if samples > 1 and shutdowns is not None:
         raise InputError("pdr-sample keeps the best of several runs, which needs the shutdowns known in advance; "
                          "under random shutdowns use the greedy rule, pdr")
@@ -180,7 +205,5 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
     variant = "blocking" if blocking else "classic"
     policy = load_policy(weights, variant)
     non_delay = blocking or bool(policy.metadata.get("config", {}).get("non_delay", False))
-    if samples <= 1:
-        return rollout(problem, policy, non_delay=non_delay, shutdowns=shutdowns, deadline=deadline)[0]
     return sample_best(problem, policy, samples, seed, non_delay, deadline=deadline,
-                       stop_sampling_at=stop_sampling_at, on_rollout=on_rollout)
+                       stop_sampling_at=stop_sampling_at, shutdowns=shutdowns, on_rollout=on_rollout)

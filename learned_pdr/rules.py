@@ -143,7 +143,9 @@ def dispatch_within(problem: JobShop | JobShopVariant, spec: str, seed: int = 0,
     return Dispatched(schedule, asked, max(rollouts, 1))
 
 
-LEARNED_COST = 8  # a pooled-network greedy schedule costs about 6x a static rule's (docs/benchmarks.md)
+# A pooled-network greedy rollout costs about 6x a static rule's (docs/benchmarks.md). The learned
+# rule runs when its forward rollout should end in time; its backward one stops at the deadline.
+LEARNED_COST = 8
 
 
 def best_specs() -> list[str]:
@@ -161,11 +163,12 @@ def best_dispatch(
 ) -> Schedule:
     """The shortest schedule of the deterministic rules (`best_specs`), trying the usually best
     first and stopping at `deadline` (time.monotonic()); at least one rule always runs. The learned
-    rule starts only when it should end before the deadline (LEARNED_COST times the first rule's
-    time, a floor: an attention network costs more on many jobs) and is abandoned at the deadline
-    if not done. `on_improvement(schedule, makespan)` hears of each new best at once (the first
-    schedule comes in seconds even on 1000 x 100, while the other rules still run), so a caller
-    interrupted meanwhile (Ctrl-C) keeps it."""
+    rule starts only when its forward rollout should end before the deadline (LEARNED_COST times
+    the first rule's time, a floor: an attention network costs more on many jobs); that rollout is
+    abandoned at the deadline if not done, its backward one cut short, keeping the forward one.
+    `on_improvement(schedule, makespan)` hears of each new best at once (the first schedule comes
+    in seconds even on 1000 x 100, while the other rules still run), so a caller interrupted
+    meanwhile (Ctrl-C) keeps it."""
     best, best_makespan, first_seconds = None, None, 0.0
     for spec in best_specs():
         now = time.monotonic()

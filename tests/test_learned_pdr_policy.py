@@ -3,6 +3,7 @@ import pytest
 
 from instances import InputError, evaluate, load
 from instances.generators import random_jobshop
+from instances.reversal import mirrored, reversed_jobshop
 from learned_pdr import attention_network
 from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
 from learned_pdr.features import (
@@ -13,7 +14,7 @@ from learned_pdr.features import (
     candidate_features,
     features_for,
 )
-from learned_pdr.learned import rollout, sample_best
+from learned_pdr.learned import default_weights_path, rollout, rollout_plan, sample_best
 from learned_pdr.observation import Batch, Observation
 from learned_pdr.policy import Policy, log_likelihood
 from learned_pdr.simulator import DispatchSimulator
@@ -162,6 +163,29 @@ def test_greedy_and_sampled_rollouts_give_feasible_schedules_and_sampling_is_see
     again = sample_best(problem, policy, samples=6, seed=4)
     assert first.starts.tolist() == again.starts.tolist()
     assert evaluate(problem, first).makespan <= evaluate(problem, greedy).makespan
+
+
+def test_the_greedy_rule_keeps_the_shorter_of_its_forward_and_mirrored_backward_schedules():
+    policy = Policy.load(default_weights_path())
+    shorter_backward = 0
+    for seed in range(6):
+        problem = random_jobshop(12, 6, seed)
+        forward = rollout(problem, policy)[2]
+        backward_schedule = mirrored(problem, rollout(reversed_jobshop(problem), policy)[0].starts)
+        backward = evaluate(problem, backward_schedule).makespan
+        pair = sample_best(problem, policy)
+        assert evaluate(problem, pair).feasible and evaluate(problem, pair).makespan == min(forward, backward)
+        assert evaluate(problem, sample_best(problem, policy, backward=False)).makespan == forward
+        shorter_backward += backward < forward
+    assert 0 < shorter_backward < 6  # so both directions matter
+
+
+def test_rollouts_alternate_directions_over_the_temperature_spread():
+    assert rollout_plan(1, (0.5, 2.0), backward=True) == [(False, 0.0), (True, 0.0)]
+    assert rollout_plan(1, (0.5, 2.0), backward=False) == [(False, 0.0)]
+    assert rollout_plan(5, (0.5, 2.0), backward=True) == [(False, 0.0), (True, 0.0), (False, 0.5), (True, 1.0),
+                                                          (False, 2.0)]
+    assert rollout_plan(3, (0.5, 2.0), backward=False) == [(False, 0.0), (False, 0.5), (False, 2.0)]
 
 
 def test_a_policy_survives_a_round_trip_and_a_bad_file_is_refused(tmp_path):
