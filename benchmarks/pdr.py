@@ -29,9 +29,8 @@ import ortools
 from benchmarks.sweep import expand, run_cells, sweep
 from instances import JobShop, best_known, evaluate
 from instances.jobshop import Schedule
-from instances.reversal import mirrored, reversed_jobshop
-from learned_pdr import RULES, dispatch, load_policy
-from learned_pdr.learned import sample_best
+from instances.reversal import shorter_both_ways
+from learned_pdr import RULES, dispatch, learned_dispatch
 from solvers import solve
 from solvers.result import Result, checked_makespan
 
@@ -104,16 +103,13 @@ def main() -> None:
     if args.part == "rules":
         groups = size_groups(args.datasets)
         cells = [(name, v) for names in groups.values() for name in names for v in STATIC + list(BOTH_WAYS) + LEARNED]
-        policy = load_policy(args.weights)
 
         def dispatch_cell(problem, method):
             if method in BOTH_WAYS:
-                return checked(problem, method, lambda: min(
-                    (dispatch(problem, BOTH_WAYS[method]),
-                     mirrored(problem, dispatch(reversed_jobshop(problem), BOTH_WAYS[method]).starts)),
-                    key=lambda schedule: problem.makespan_of(schedule.starts)))
+                return checked(problem, method, lambda: shorter_both_ways(
+                    problem, lambda shop: dispatch(shop, BOTH_WAYS[method])))
             if method == FORWARD:
-                return checked(problem, method, lambda: sample_best(problem, policy, backward=False))
+                return checked(problem, method, lambda: learned_dispatch(problem, weights=args.weights, backward=False))
             return solve(problem, method, seed=args.seed, weights=args.weights)
 
         context = {"seed": args.seed, "weights": args.weights, "ortools": ortools.__version__}

@@ -2,12 +2,14 @@
 
 Reversing every job's operations gives an instance whose schedules, mirrored in time, are schedules
 of the original with the same makespan. A constructive rule run on both gets two different
-schedules for the price of two runs (bidirectional list scheduling): on the Taillard sets the
-learned rule's backward schedule is as good as its forward one on average, and better on nearly
-half the instances (docs/benchmarks.md).
+schedules for the price of two runs (bidirectional list scheduling): the learned rule's backward
+schedule is the shorter on 45 of the 80 Taillard and 39 of the 80 Demirkol instances, and keeping
+the shorter takes its mean gap on Taillard from 14.0% to 11.9% (docs/benchmarks.md).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -56,3 +58,10 @@ def left_justified(problem: JobShop, starts: np.ndarray) -> np.ndarray:
         shifted[op] = start
         job_free[job] = machine_free[machine] = start + duration
     return shifted
+
+
+def shorter_both_ways(problem: JobShop, build: Callable[[JobShop], Schedule]) -> Schedule:
+    """The shorter of the schedules `build` makes for `problem` and, mirrored, for its reversal."""
+    forward = build(problem)
+    backward = mirrored(problem, build(reversed_jobshop(problem)).starts)
+    return min((forward, backward), key=lambda schedule: problem.makespan_of(schedule.starts))

@@ -106,6 +106,17 @@ def rollout_plan(samples: int, temperatures: tuple[float, float], backward: bool
     return greedy + [(backward and index % 2 == 1, float(t)) for index, t in enumerate(spread)]
 
 
+def reversible(problem: JobShop | JobShopVariant, shutdowns: RandomShutdowns | None = None) -> bool:
+    """Whether the learned rule also builds `problem` backward: a classic job shop read backwards is
+    again one, a blocking shop is not, and random shutdowns happen in one direction of time."""
+    return isinstance(problem, JobShop) and shutdowns is None
+
+
+def planned_rollouts(problem: JobShop | JobShopVariant, samples: int, shutdowns: RandomShutdowns | None = None) -> int:
+    """How many rollouts `learned_dispatch` makes for `samples` when no time limit cuts it short."""
+    return len(rollout_plan(samples, SAMPLE_TEMPERATURES, reversible(problem, shutdowns)))
+
+
 def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int = 1, seed: int = 0,
                 non_delay: bool = False, temperatures: tuple[float, float] = SAMPLE_TEMPERATURES, *,
                 backward: bool = True, deadline: float | None = None, stop_sampling_at: float | None = None,
@@ -116,25 +127,27 @@ def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int 
     ones up to `samples` in all. `samples=1` is the greedy pair; `backward=False` keeps to the
     instance's own direction (the only one for blocking shops and under `shutdowns`).
 
-    The first rollout raises `DeadlinePassed` at `deadline`; the others stop at `deadline` or at
+    The forward greedy rollout raises `DeadlinePassed` at `deadline`; the backward greedy one
+    stops there too, keeping the forward schedule; the sampled ones stop at `deadline` or at
     `stop_sampling_at` (both time.monotonic()), keeping the best so far, so a time limit bounds K
-    rollouts of a large instance. `on_rollout(schedule, makespan)` hears of each finished rollout,
-    so a caller interrupted meanwhile (Ctrl-C) still holds the best schedule."""
-    reverse = reversed_jobshop(problem) if backward and isinstance(problem, JobShop) and shutdowns is None else None
-    later = min((t for t in (deadline, stop_sampling_at) if t is not None), default=None)
+    rollouts of a large instance while the greedy pair, and so `pdr`, does not depend on it.
+    `on_rollout(schedule, makespan)` hears of each finished rollout, so a caller interrupted
+    meanwhile (Ctrl-C) still holds the best schedule."""
+    reverse = reversed_jobshop(problem) if backward and reversible(problem, shutdowns) else None
+    sampling_ends = min((t for t in (deadline, stop_sampling_at) if t is not None), default=None)
     rng = np.random.default_rng(seed)
     best, best_makespan = None, None
-    for index, (is_backward, temperature) in enumerate(rollout_plan(samples, temperatures, reverse is not None)):
+    for is_backward, temperature in rollout_plan(samples, temperatures, reverse is not None):
+        ends = deadline if temperature == 0 else sampling_ends
         try:
             if is_backward:
                 mirror = rollout(reverse, policy, temperature=temperature, rng=rng, non_delay=non_delay,
-                                 deadline=later)[0]
+                                 deadline=ends)[0]
                 schedule = mirrored(problem, mirror.starts)
                 makespan = problem.makespan_of(schedule.starts)
             else:
                 schedule, _, makespan = rollout(problem, policy, temperature=temperature, rng=rng,
-                                                non_delay=non_delay, shutdowns=shutdowns,
-                                                deadline=deadline if index == 0 else later)
+                                                non_delay=non_delay, shutdowns=shutdowns, deadline=ends)
         except DeadlinePassed:
             if best is None:
                 raise
@@ -191,13 +204,14 @@ def learned_samples(spec: str) -> int | None:
 def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: int = 0,
                      weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
                      deadline: float | None = None, stop_sampling_at: float | None = None,
-                     on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
+                     on_rollout: Callable[[Schedule, int], None] | None = None, backward: bool = True) -> Schedule:
     """The learned rule's schedule: greedy (the shorter of the forward and the backward greedy
-    schedules of a classic job shop), or the best of `samples` rollouts (not under random shutdowns:
+    schedules of a classic job shop; `backward=False` builds forward only), or the best of `samples`
+    rollouts (not under random shutdowns:
     keeping the best of several runs would need to know the shutdowns in advance, and a backward run
     would need them in reverse). The first rollout, if not done by `deadline`, raises
-    `DeadlinePassed`; the others stop at `deadline` or `stop_sampling_at`, keeping the best so far
-    (see `sample_best`)."""
+    `DeadlinePassed`; the others stop at `deadline`, the sampled ones also at `stop_sampling_at`,
+    keeping the best so far (see `sample_best`)."""
     if samples > 1 and shutdowns is not None:
         raise InputError("pdr-sample keeps the best of several runs, which needs the shutdowns known in advance; "
                          "under random shutdowns use the greedy rule, pdr")
@@ -205,5 +219,5 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
     variant = "blocking" if blocking else "classic"
     policy = load_policy(weights, variant)
     non_delay = blocking or bool(policy.metadata.get("config", {}).get("non_delay", False))
-    return sample_best(problem, policy, samples, seed, non_delay, deadline=deadline,
+    return sample_best(problem, policy, samples, seed, non_delay, backward=backward, deadline=deadline,
                        stop_sampling_at=stop_sampling_at, shutdowns=shutdowns, on_rollout=on_rollout)

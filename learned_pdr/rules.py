@@ -18,7 +18,14 @@ from instances.errors import InputError
 from instances.jobshop import JobShop, Schedule
 from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
-from learned_pdr.learned import LEARNED, DeadlinePassed, default_weights_path, learned_dispatch, learned_samples
+from learned_pdr.learned import (
+    LEARNED,
+    DeadlinePassed,
+    default_weights_path,
+    learned_dispatch,
+    learned_samples,
+    planned_rollouts,
+)
 from learned_pdr.simulator import DispatchSimulator
 
 Rule = Callable[[DispatchSimulator | BlockingSimulator, np.ndarray, np.random.Generator], np.ndarray]
@@ -102,8 +109,9 @@ def dispatch_spec(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, w
 
 @dataclass(frozen=True)
 class Dispatched:
-    """A rule spec's schedule, how many rollouts it was asked for (K for `pdr-sample:K`, else 1)
-    and took (fewer when the time limit or Ctrl-C cut the sampling short), and whether Ctrl-C did."""
+    """A rule spec's schedule, how many rollouts it planned (K for `pdr-sample:K`, 2 for `pdr` on a
+    classic job shop, else 1) and made (fewer when the time limit or Ctrl-C cut the sampling short),
+    and whether Ctrl-C did."""
 
     schedule: Schedule
     asked: int
@@ -111,7 +119,7 @@ class Dispatched:
     interrupted: bool = False
 
     def metrics(self) -> dict:
-        """The rollout counts of a sampled rule, for a result's metrics (nothing for one rollout)."""
+        """The rollout counts of the learned rule, for a result's metrics (nothing for one rollout)."""
         return {"rollouts": self.rollouts, "rollouts_asked": self.asked} if self.asked > 1 else {}
 
 
@@ -121,7 +129,8 @@ def dispatch_within(problem: JobShop | JobShopVariant, spec: str, seed: int = 0,
     """`dispatch_spec` for a solve with a time limit: `pdr-sample` samples until `stop_sampling_at`,
     and Ctrl-C after its first schedule returns the best so far instead of losing it (Ctrl-C before
     then still raises). `on_improvement(schedule, makespan)` hears of each new best while it samples."""
-    asked = learned_samples(spec) or 1
+    samples = learned_samples(spec)
+    asked = 1 if samples is None else planned_rollouts(problem, samples, shutdowns)
     best: list[tuple[Schedule, int]] = []
     rollouts = 0
 

@@ -125,8 +125,9 @@ def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, .
               help="Job shops (default auto): auto: cpsat below 5,000 operations, else dispatch + tabu + LNS; "
                    "cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook "
                    "model; lns: dispatch, then large-neighbourhood search with small CP-SAT models; "
-                   "pdr: the learned dispatching rule (greedy); pdr-sample:K: the best of K of its schedules "
-                   "(sampling stops at the time limit); "
+                   "pdr: the learned dispatching rule (greedy, on the instance and on its reversal: the shorter); "
+                   "pdr-sample:K: the best of K of its schedules (the greedy ones always complete, sampling "
+                   "stops at the time limit; rollouts=MADE/K says how many ran); "
                    "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
                    "; add ':active' for an active instead of a non-delay schedule). Blocking job shops "
                    "(--blocking, default cpsat): cpsat, or pdr, pdr-sample:K, pdr:RULE on the blocking "
@@ -254,6 +255,8 @@ def summary_line(result: Result) -> str:
     ]
     if "found_by" in m:
         fields.append(f"found_by={m['found_by']}")
+    if "rollouts" in m:
+        fields.append(f"rollouts={m['rollouts']}/{m['rollouts_asked']}")
     if "variant" in m:
         fields.append(f"variant={m['variant'].replace(' ', '_')}")
     if "down_time" in m:

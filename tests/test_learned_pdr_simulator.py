@@ -135,16 +135,34 @@ def test_a_learned_rollout_past_its_deadline_is_abandoned_and_best_dispatch_keep
     assert problem.makespan_of(learned_dispatch(problem).starts) < static  # so the rule was indeed left out
 
 
-def test_sampling_stops_at_its_time_limit_and_keeps_the_greedy_schedule():
+def test_sampling_stops_at_its_time_limit_and_keeps_the_greedy_pair():
     problem = random_jobshop(10, 6, seed=11)
     done = dispatch_within(problem, "pdr-sample:8", stop_sampling_at=time.monotonic() - 1)
-    assert (done.asked, done.rollouts, done.interrupted) == (8, 1, False)
-    forward_greedy = learned_module.rollout(problem, learned_module.load_policy())[0]
-    assert done.schedule.starts.tolist() == forward_greedy.starts.tolist()  # not even the backward greedy ran
-    assert done.metrics() == {"rollouts": 1, "rollouts_asked": 8}
+    assert (done.asked, done.rollouts, done.interrupted) == (8, 2, False)
+    assert done.schedule.starts.tolist() == learned_dispatch(problem).starts.tolist()
+    assert done.metrics() == {"rollouts": 2, "rollouts_asked": 8}
     unhurried = dispatch_within(problem, "pdr-sample:8")
     assert (unhurried.rollouts, unhurried.schedule.starts.tolist()) == (
         8, learned_dispatch(problem, samples=8).starts.tolist())
+    assert dispatch_within(problem, "pdr", stop_sampling_at=time.monotonic() - 1).metrics() == {
+        "rollouts": 2, "rollouts_asked": 2}  # the greedy pair does not depend on the time limit
+
+
+def test_a_backward_rollout_past_the_deadline_leaves_the_forward_schedule(monkeypatch):
+    problem = random_jobshop(10, 6, seed=11)
+    forward = learned_module.rollout(problem, learned_module.load_policy())[0]
+    real_rollout, calls = learned_module.rollout, []
+
+    def deadline_passes_after_the_first(*args, **kwargs):
+        calls.append(kwargs.get("deadline"))
+        if len(calls) > 1:
+            raise DeadlinePassed
+        return real_rollout(*args, **kwargs)
+
+    monkeypatch.setattr(learned_module, "rollout", deadline_passes_after_the_first)
+    deadline = time.monotonic() + 600
+    assert learned_dispatch(problem, deadline=deadline).starts.tolist() == forward.starts.tolist()
+    assert calls == [deadline, deadline]  # the backward greedy rollout was given the same deadline
 
 
 def test_ctrl_c_while_sampling_returns_the_best_rollout_so_far(monkeypatch):

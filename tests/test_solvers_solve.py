@@ -86,13 +86,15 @@ def test_a_time_limit_too_short_to_search_returns_the_dispatched_schedule_marked
     assert result.objective == evaluate(problem, dispatch(problem, "mwkr")).makespan
 
 
-def test_the_time_limit_bounds_sampling_but_the_greedy_schedule_always_completes(ft06):
+def test_the_time_limit_bounds_sampling_but_the_greedy_pair_always_completes(ft06):
     problem = load("ta71")  # 2,000 operations: its greedy rollout alone takes far longer than 1 ms
-    greedy = learned_module.rollout(problem, learned_module.load_policy())[2]  # forward only: no time for more
+    pair = solve(problem, "pdr", time_limit=60)
+    assert (pair.metrics["rollouts"], pair.metrics["rollouts_asked"]) == (2, 2)
+    assert solve(problem, "pdr", time_limit=0.001).objective == pair.objective  # pdr ignores the limit
     rushed = solve(problem, "pdr-sample:32", time_limit=0.001)
-    assert (rushed.objective, rushed.metrics["rollouts"], rushed.metrics["rollouts_asked"]) == (greedy, 1, 32)
+    assert (rushed.objective, rushed.metrics["rollouts"], rushed.metrics["rollouts_asked"]) == (pair.objective, 2, 32)
     warm = solve(problem, "cpsat-plain", warm_start="pdr-sample:32", time_limit=0.001)
-    assert (warm.objective, warm.metrics["found_by"]) == (greedy, "dispatch")
+    assert (warm.objective, warm.metrics["found_by"]) == (pair.objective, "dispatch")
     unhurried = solve(ft06, "pdr-sample:4", time_limit=60)
     assert (unhurried.metrics["rollouts"], unhurried.metrics["rollouts_asked"]) == (4, 4)
     assert unhurried.trace[-1][1] == unhurried.objective
