@@ -5,6 +5,7 @@ makespan and then for the fewest changed starts."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cpmodels.jobshop_variant import build
@@ -63,11 +64,15 @@ def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, time_limi
     return result
 
 
-def starting_schedule(problem: JobShopVariant) -> tuple[Schedule, int]:
+def starting_schedule(problem: JobShopVariant,
+                      on_improvement: Callable[[Schedule, int], None] | None = None) -> tuple[Schedule, int]:
     """The shortest of the one-job-at-a-time schedule and the starting rules' (milliseconds each),
-    with its makespan."""
+    with its makespan; `on_improvement` hears of each new best as it comes, so a caller
+    interrupted meanwhile (Ctrl-C) keeps it."""
     best = sequential_schedule(problem)
     best_makespan = evaluate_variant(problem, best).makespan
+    if on_improvement is not None:
+        on_improvement(best, best_makespan)
     if not dispatchable(problem):
         return best, best_makespan
     learned = (LEARNED,) if default_weights_path("blocking").exists() else ()
@@ -76,6 +81,8 @@ def starting_schedule(problem: JobShopVariant) -> tuple[Schedule, int]:
         makespan = checked_makespan(evaluate_variant(problem, schedule), spec)
         if makespan < best_makespan:
             best, best_makespan = schedule, makespan
+            if on_improvement is not None:
+                on_improvement(best, best_makespan)
     return best, best_makespan
 
 
@@ -88,9 +95,21 @@ def solve_cpsat(problem: JobShopVariant, *, time_limit: float = 60.0, workers: i
                          "(--method pdr or pdr:RULE)")
     started = time.monotonic()
     tracker = Tracker(started, progress)
-    first, horizon = starting_schedule(problem)
-    tracker.report(objective=horizon, bound=problem.shop.lower_bound)
-    built = build(problem, horizon, hint=first)
+    tracker.report(bound=problem.shop.lower_bound)
+    started_from: list[Schedule] = []
+
+    def keep(schedule: Schedule, makespan: int) -> None:
+        started_from[:] = [schedule]
+        tracker.report(objective=makespan)
+
+    try:
+        first, horizon = starting_schedule(problem, keep)
+        built = build(problem, horizon, hint=first)
+    except KeyboardInterrupt:  # Ctrl-C before CP-SAT started: the best starting schedule stands
+        if not started_from:
+            raise
+        return variant_result(problem, started_from[0], "feasible", problem.shop.lower_bound, "cpsat", tracker,
+                              interrupted=True)
     outcome = run_cpsat(built.model, deadline=started + time_limit, tracker=tracker, workers=workers, seed=seed)
     schedule = first if outcome.values is None else built.decode(outcome.values)
     if outcome.values is not None and evaluate_variant(problem, schedule).makespan > horizon:

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from instances import JobShop, Schedule, load
 from instances.jobshop_variant import JobShopVariant, evaluate_variant, sequential_schedule
+from solvers import jobshop_variant as variant_solvers
 from solvers.cli import main
 from solvers.jobshop_variant import Breakdown, reschedule
 from solvers.methods import solve
@@ -62,6 +63,17 @@ def test_blocking_ft06_with_swaps():
     result = solve(JobShopVariant(load("ft06")), "cpsat", time_limit=30, workers=2)
     assert result.status == "optimal" and result.objective >= 55  # never below the classic optimum
     assert result.objective == 63  # the blocking optimum, proved by CP-SAT here
+
+
+def test_ctrl_c_while_the_starting_rules_run_keeps_the_best_start_so_far(monkeypatch):
+    def interrupted(*args, **kwargs):  # Ctrl-C while the first starting rule dispatches
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(variant_solvers, "dispatch_spec", interrupted)
+    problem = JobShopVariant(load("ft06"), blocking=True, swaps=True)
+    result = solve(problem, "cpsat", time_limit=20, workers=1)
+    assert result.metrics["interrupted"] and result.status == "feasible"
+    assert result.objective == evaluate_variant(problem, sequential_schedule(problem)).makespan
 
 
 def test_reschedule_keeps_what_started_and_avoids_the_breakdown():
