@@ -207,11 +207,10 @@ def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: 
                      on_rollout: Callable[[Schedule, int], None] | None = None, backward: bool = True) -> Schedule:
     """The learned rule's schedule: greedy (the shorter of the forward and the backward greedy
     schedules of a classic job shop; `backward=False` builds forward only), or the best of `samples`
-    rollouts (not under random shutdowns:
-    keeping the best of several runs would need to know the shutdowns in advance, and a backward run
-    would need them in reverse). The first rollout, if not done by `deadline`, raises
-    `DeadlinePassed`; the others stop at `deadline`, the sampled ones also at `stop_sampling_at`,
-    keeping the best so far (see `sample_best`)."""
+    rollouts (not under random shutdowns: keeping the best of several runs would need to know the
+    shutdowns in advance, and a backward run would need them in reverse). The first rollout, if
+    not done by `deadline`, raises `DeadlinePassed`; the others stop at `deadline`, the sampled
+    ones also at `stop_sampling_at`, keeping the best so far (see `sample_best`)."""
     if samples > 1 and shutdowns is not None:
         raise InputError("pdr-sample keeps the best of several runs, which needs the shutdowns known in advance; "
                          "under random shutdowns use the greedy rule, pdr")
