@@ -131,14 +131,14 @@ def dispatch_within(problem: JobShop | JobShopVariant, spec: str, seed: int = 0,
     then still raises). `on_improvement(schedule, makespan)` hears of each new best while it samples."""
     samples = learned_samples(spec)
     asked = 1 if samples is None else planned_rollouts(problem, samples, shutdowns)
-    best: list[tuple[Schedule, int]] = []
-    rollouts = 0
+    best: Schedule | None = None
+    best_makespan, rollouts = 0, 0
 
     def keep(schedule: Schedule, makespan: int) -> None:
-        nonlocal rollouts
+        nonlocal best, best_makespan, rollouts
         rollouts += 1
-        if not best or makespan < best[0][1]:
-            best[:] = [(schedule, makespan)]
+        if best is None or makespan < best_makespan:
+            best, best_makespan = schedule, makespan
             if on_improvement is not None:
                 on_improvement(schedule, makespan)
 
@@ -146,10 +146,10 @@ def dispatch_within(problem: JobShop | JobShopVariant, spec: str, seed: int = 0,
         schedule = dispatch_spec(problem, spec, seed, weights, shutdowns, stop_sampling_at=stop_sampling_at,
                                  on_rollout=keep)
     except KeyboardInterrupt:
-        if not best:
+        if best is None:
             raise
-        return Dispatched(best[0][0], asked, rollouts, interrupted=True)
-    return Dispatched(schedule, asked, max(rollouts, 1))
+        return Dispatched(best, asked, rollouts, interrupted=True)
+    return Dispatched(schedule, asked, max(rollouts, 1))  # a static rule makes no rollout of the network
 
 
 # A pooled-network greedy rollout costs about 6x a static rule's (docs/benchmarks.md). The learned
