@@ -96,19 +96,20 @@ def solve_cpsat(problem: JobShopVariant, *, time_limit: float = 60.0, workers: i
     started = time.monotonic()
     tracker = Tracker(started, progress)
     tracker.report(bound=problem.shop.lower_bound)
-    started_from: list[Schedule] = []
+    best_start: Schedule | None = None
 
     def keep(schedule: Schedule, makespan: int) -> None:
-        started_from[:] = [schedule]
+        nonlocal best_start
+        best_start = schedule
         tracker.report(objective=makespan)
 
     try:
         first, horizon = starting_schedule(problem, keep)
         built = build(problem, horizon, hint=first)
     except KeyboardInterrupt:  # Ctrl-C before CP-SAT started: the best starting schedule stands
-        if not started_from:
+        if best_start is None:
             raise
-        return variant_result(problem, started_from[0], "feasible", problem.shop.lower_bound, "cpsat", tracker,
+        return variant_result(problem, best_start, "feasible", problem.shop.lower_bound, "cpsat", tracker,
                               interrupted=True)
     outcome = run_cpsat(built.model, deadline=started + time_limit, tracker=tracker, workers=workers, seed=seed)
     schedule = first if outcome.values is None else built.decode(outcome.values)
