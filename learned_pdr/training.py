@@ -34,7 +34,7 @@ from instances.jobshop import JobShop
 from instances.jobshop_variant import JobShopVariant
 from learned_pdr.blocking_simulator import RandomShutdowns
 from learned_pdr.features import FeatureScales, features_for
-from learned_pdr.learned import rollout, run_policy
+from learned_pdr.learned import rollout, run_policy, sample_best
 from learned_pdr.observation import Batch, Observation
 from learned_pdr.parallel import map_in_order, worker_pool
 from learned_pdr.policy import Policy, log_likelihood, network_module
@@ -67,6 +67,8 @@ class TrainingConfig:
     labelled_decisions: int = 8  # rollout-label: decisions per instance whose candidates are all tried
     network: str = "pooled"  # or "attention": candidates also attend over every unfinished job
     averaging: float = 0.0  # > 0: validate (and keep) an exponential moving average of the weights with this decay
+    leader_weight: float = 1.0  # reinforce: the best rollout's advantage is multiplied by this (1: plain REINFORCE)
+    validation_samples: int = 1  # weights kept by their greedy gap (1) or their best of K rollouts (K, as pdr-sample:K)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -75,6 +77,12 @@ class TrainingConfig:
             raise InputError(f"unknown objective '{self.objective}'; choose {' or '.join(OBJECTIVES)}")
         features_for(self.variant, self.feature_set)  # refuses a set the variant lacks
         network_module(self.network)  # refuses an unknown network
+        if self.leader_weight < 1:
+            raise InputError(f"the leader weight must be at least 1, got {self.leader_weight}")
+        if self.leader_weight != 1 and self.objective != "reinforce":
+            raise InputError("the leader weight scales a REINFORCE advantage; use it with --objective reinforce")
+        if self.validation_samples < 1:
+            raise InputError(f"validation samples must be at least 1, got {self.validation_samples}")
         if not 0 <= self.averaging < 1:
             raise InputError(f"the averaging decay must lie in [0, 1), got {self.averaging}")
         if self.objective == "rollout-label" and self.variant != "classic":
@@ -144,6 +152,18 @@ def greedy_gap(policy: Policy, problems: list[JobShop | JobShopVariant], non_del
     return float(np.mean(gaps))
 
 
+def validation_gap(policy: Policy, problems: list[JobShop | JobShopVariant], config: TrainingConfig) -> float:
+    """What the weights are chosen by: the greedy gap, or, with `config.validation_samples` = K > 1,
+    the mean gap of the best of K rollouts as `pdr-sample:K` makes them (the rule meant for sampling
+    is chosen by how it samples)."""
+    if config.validation_samples == 1:
+        return greedy_gap(policy, problems, config.non_delay)
+    gaps = [problem.makespan_of(sample_best(problem, policy, config.validation_samples,
+                                            non_delay=config.non_delay).starts) / problem.lower_bound - 1
+            for problem in problems]
+    return float(np.mean(gaps))
+
+
 def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: TrainingConfig,
                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], float]:
     """K sampled rollouts of `problem`, all meeting the same shutdowns (one of `config.shutdowns`,
@@ -170,6 +190,7 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
         advantages[best] = 1.0 / max(len(trajectories[best].chosen), 1)
     else:
         advantages = (makespans.mean() - makespans) / problem.lower_bound / config.rollouts
+        advantages[int(np.argmin(makespans))] *= config.leader_weight  # > 1: aim at the best of K, not the mean
     observations, chosen, weights = [], [], []
     for advantage, trajectory in zip(advantages, trajectories):
         if not trajectory.observations or advantage == 0:
@@ -261,6 +282,8 @@ def load_checkpoint(path: Path, config: TrainingConfig) -> TrainingState:
     saved.setdefault("labelled_decisions", 8)  # and from before rollout labels
     saved.setdefault("network", "pooled")  # and from before the attention network
     saved.setdefault("averaging", 0.0)  # and from before weight averaging
+    saved.setdefault("leader_weight", 1.0)  # and from before leader weights
+    saved.setdefault("validation_samples", 1)  # and from before sampled validation
     if saved != dataclasses.asdict(config) | {"sizes": config.sizes, "shutdowns": config.shutdowns}:
         raise InputError(f"{path}: a checkpoint of another training configuration ({saved}); "
                          f"use another --out or delete it")
@@ -303,7 +326,7 @@ def train(
 
     def validate() -> None:
         candidate = state.policy if state.averaged is None else dataclasses.replace(state.policy, params=state.averaged)
-        gap = greedy_gap(candidate, validation, config.non_delay)
+        gap = validation_gap(candidate, validation, config)
         state.seconds = seconds_before + time.monotonic() - began
         state.curve.append({"update": state.update, "gap": round(gap, 6), "seconds": round(state.seconds, 1)})
         if gap < state.best_gap:

@@ -82,14 +82,23 @@ def parse_probabilities(text: str | None, variant: str) -> tuple[float, ...]:
 @click.option("--averaging", type=click.FloatRange(min=0, max=1, max_open=True), default=TrainingConfig.averaging,
               show_default=True, help="Validate and keep a moving average of the weights with this decay "
               "(e.g. 0.99; 0: the weights themselves).")
+@click.option("--leader-weight", type=click.FloatRange(min=1), default=TrainingConfig.leader_weight,
+              show_default=True, help="reinforce: multiply the best rollout's advantage by this, so training aims "
+              "at the best of several schedules, as pdr-sample keeps, rather than their mean (after Leader "
+              "Reward, Wang et al. 2024).")
+@click.option("--validation-samples", type=click.IntRange(min=1), default=TrainingConfig.validation_samples,
+              show_default=True, help="Keep the weights whose best of this many rollouts (as pdr-sample:K) is "
+              "shortest on the validation instances; 1: their greedy schedules.")
+@click.option("--validate-every", type=click.IntRange(min=1), default=TrainingConfig.validate_every,
+              show_default=True, help="Updates between validations (and checkpoints).")
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Compute each update's instances on this many processes (2 uses both cores of a 2-core "
               "machine); the weights are the same for any number.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollouts, learning_rate, non_delay, variant,
-                      shutdowns, objective, labelled_decisions, hidden, feature_set, network, averaging, processes,
-                      quiet):
+                      shutdowns, objective, labelled_decisions, hidden, feature_set, network, averaging, leader_weight,
+                      validation_samples, validate_every, processes, quiet):
     """Train the learned dispatching rule by reinforcement learning (REINFORCE, self-labeling or
     rollout labels; Adam) on random job shops from the seeded generator, never on benchmark instances.
 
@@ -113,7 +122,8 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
                             learning_rate=learning_rate, non_delay=non_delay or variant == "blocking", variant=variant,
                             shutdowns=parse_probabilities(shutdowns, variant), objective=objective, hidden=hidden,
                             feature_set=feature_set, labelled_decisions=labelled_decisions, network=network,
-                            averaging=averaging)
+                            averaging=averaging, leader_weight=leader_weight,
+                            validation_samples=validation_samples, validate_every=validate_every)
     checkpoint = checkpoint_path(out)
     commit = source_commit()  # of the code that trains, taken before: commits made meanwhile do not count
     if checkpoint.exists() and not quiet:

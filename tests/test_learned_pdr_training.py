@@ -7,15 +7,19 @@ from instances import InputError
 from instances.generators import random_jobshop
 from learned_pdr import dispatch
 from learned_pdr.features import FeatureScales
-from learned_pdr.policy import Policy
+from learned_pdr.learned import rollout, sample_best
+from learned_pdr.observation import Batch
+from learned_pdr.policy import Policy, log_likelihood
 from learned_pdr.simulator import DispatchSimulator
 from learned_pdr.training import (
     TrainingConfig,
     completed_makespan,
     greedy_gap,
     load_checkpoint,
+    policy_gradient,
     train,
     trained_policy,
+    validation_gap,
 )
 
 SMALL = TrainingConfig(seed=7, instances_per_update=2, rollouts=4, learning_rate=3e-3, validate_every=5,
@@ -114,3 +118,37 @@ def test_rollout_labels_name_the_candidate_whose_greedy_completion_is_shortest()
             by_hand.step(int(jobs[np.argmax(policy.scores(policy.observe(by_hand, jobs, scales)))]))
         assert completed_makespan(sim, int(job), policy, scales) == by_hand.makespan
     assert sim.starts.tolist() == before.tolist()  # trying candidates leaves the simulator as it was
+
+
+def test_the_leader_weight_adds_to_reinforce_only_the_best_rollouts_push():
+    problem = random_jobshop(6, 5, 11)
+    policy = Policy.initial(3, 8)
+    config = dataclasses.replace(SMALL, rollouts=4)
+    plain, _ = policy_gradient(policy, problem, config, np.random.default_rng(5))
+    led, _ = policy_gradient(policy, problem, dataclasses.replace(config, leader_weight=3.0), np.random.default_rng(5))
+    rng = np.random.default_rng(5)  # the same four rollouts, by hand
+    runs = [rollout(problem, policy, temperature=1.0, rng=rng, record=True) for _ in range(4)]
+    makespans = np.array([makespan for _, _, makespan in runs], dtype=np.float64)
+    best = int(np.argmin(makespans))
+    advantage = (makespans.mean() - makespans[best]) / problem.lower_bound / 4
+    trajectory = runs[best][1]
+    _, best_push = log_likelihood(policy, Batch.of(trajectory.observations, trajectory.chosen),
+                                  np.full(len(trajectory.chosen), advantage))
+    assert advantage > 0
+    assert all(np.allclose(led[k], plain[k] + 2.0 * best_push[k]) for k in plain)
+
+
+def test_sampled_validation_scores_the_best_of_k_rollouts():
+    problems = [random_jobshop(8, 6, 600 + i) for i in range(3)]
+    policy = Policy.initial(0, 8)
+    sampled = validation_gap(policy, problems, dataclasses.replace(SMALL, validation_samples=6))
+    by_hand = np.mean([p.makespan_of(sample_best(p, policy, 6).starts) / p.lower_bound - 1 for p in problems])
+    assert sampled == pytest.approx(by_hand)
+    assert sampled < validation_gap(policy, problems, SMALL) == greedy_gap(policy, problems, non_delay=False)
+
+
+def test_a_leader_weight_needs_reinforce_and_at_least_one():
+    with pytest.raises(InputError, match=r"the leader weight must be at least 1, got 0\.5"):
+        TrainingConfig(leader_weight=0.5)
+    with pytest.raises(InputError, match="the leader weight scales a REINFORCE advantage"):
+        TrainingConfig(leader_weight=2.0, objective="self-label")
