@@ -3,7 +3,8 @@
 Measured on the training's validation instances (random job shops from 10 x 10 to 30 x 20, never
 a benchmark set), so the choice does not peek at Taillard or Demirkol: for each spread of
 temperatures, the mean over the instances of best-of-K makespan / job-machine lower bound - 1
-(K rollouts in all: greedy both ways, then samples alternating directions).
+(K rollouts in all: greedy both ways, then samples in the direction whose greedy schedule was
+shorter).
 
     python -m benchmarks.pdr_sampling --samples 32
 """

@@ -3,8 +3,9 @@
 Greedy (the highest score) for one schedule in milliseconds, or sampled from the softmax of the
 scores at a temperature. `sample_best` runs greedy on the instance and on its reversal (whose
 schedule, mirrored, is one of the instance's: `instances.reversal`), then samples at temperatures
-spread from sharp to flat in both directions, and keeps the shortest schedule. A recorded rollout
-keeps each real decision's features and choice, for training.
+spread from sharp to flat in the direction whose greedy schedule was shorter, and keeps the
+shortest schedule. A recorded rollout keeps each real decision's features and choice, for
+training.
 """
 
 from __future__ import annotations

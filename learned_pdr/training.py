@@ -14,7 +14,9 @@ tried, the greedy policy completes each schedule, and the best candidates become
 Every instance and every sample is drawn from a generator seeded by (seed, update, slot), so
 training is a pure function of the seed and the number of updates: a resumed run gives the same
 weights as an uninterrupted one. The weights kept are those with the best greedy gap on a fixed
-validation set.
+validation set, or with the best gap of the best of K rollouts (`validation_samples`), for a rule
+meant for `pdr-sample:K`. A leader weight above 1 (after Leader Reward, Wang et al., arXiv
+2405.13947) aims REINFORCE at the best of the K rollouts rather than their mean.
 """
 
 from __future__ import annotations
@@ -158,17 +160,24 @@ def validation_gap(policy: Policy, problems: list[JobShop | JobShopVariant], con
     is chosen by how it samples)."""
     if config.validation_samples == 1:
         return greedy_gap(policy, problems, config.non_delay)
-    gaps = [problem.makespan_of(sample_best(problem, policy, config.validation_samples,
-                                            non_delay=config.non_delay).starts) / problem.lower_bound - 1
-            for problem in problems]
+    gaps = [best_sampled_makespan(problem, policy, config) / problem.lower_bound - 1 for problem in problems]
     return float(np.mean(gaps))
+
+
+def best_sampled_makespan(problem: JobShop | JobShopVariant, policy: Policy, config: TrainingConfig) -> int:
+    """The makespan of `sample_best`'s schedule, as its rollouts report it (any variant)."""
+    makespans: list[int] = []
+    sample_best(problem, policy, config.validation_samples, non_delay=config.non_delay,
+                on_rollout=lambda _, makespan: makespans.append(makespan))
+    return min(makespans)
 
 
 def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: TrainingConfig,
                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], float]:
     """K sampled rollouts of `problem`, all meeting the same shutdowns (one of `config.shutdowns`,
-    if any, drawn with `rng`); the gradient of the objective (REINFORCE: mean over rollouts;
-    self-labeling: the best rollout's mean log-probability) and their mean makespan over the lower
+    if any, drawn with `rng`); the gradient of the objective (REINFORCE: mean over rollouts, the
+    best rollout's advantage times `config.leader_weight`; self-labeling: the best rollout's mean
+    log-probability) and their mean makespan over the lower
     bound."""
     if config.objective == "rollout-label":
         return rollout_label_gradient(policy, problem, config, rng)
@@ -190,7 +199,8 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
         advantages[best] = 1.0 / max(len(trajectories[best].chosen), 1)
     else:
         advantages = (makespans.mean() - makespans) / problem.lower_bound / config.rollouts
-        advantages[int(np.argmin(makespans))] *= config.leader_weight  # > 1: aim at the best of K, not the mean
+        # > 1: aim at the best of K, not the mean (of rollouts tied for the best, the first leads)
+        advantages[int(np.argmin(makespans))] *= config.leader_weight
     observations, chosen, weights = [], [], []
     for advantage, trajectory in zip(advantages, trajectories):
         if not trajectory.observations or advantage == 0:

@@ -102,9 +102,10 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     """Train the learned dispatching rule by reinforcement learning (REINFORCE, self-labeling or
     rollout labels; Adam) on random job shops from the seeded generator, never on benchmark instances.
 
-    Every few updates the greedy rule is scored on fixed validation instances and a checkpoint is
-    written; the same command resumes an interrupted run, and the same seed and number of updates
-    give the same weights. The weights kept are the best validated ones. Prints one summary line.
+    Every few updates the rule is scored on fixed validation instances (greedy, or the best of
+    --validation-samples rollouts) and a checkpoint is written; the same command resumes an
+    interrupted run, and the same seed and number of updates give the same weights. The weights
+    kept are the best validated ones. Prints one summary line.
 
     \b
     Examples:

@@ -191,6 +191,7 @@ def test_the_samples_follow_the_direction_whose_greedy_schedule_was_shorter():
         problem = random_jobshop(8, 5, 40 + seed)
         heard: list = []
         sample_best(problem, policy, 6, on_rollout=lambda schedule, _, heard=heard: heard.append(schedule))
+        assert len(heard) == 6
         forward, backward = (problem.makespan_of(schedule.starts) for schedule in heard[:2])
         went_backward = backward < forward
         directions.add(went_backward)

@@ -20,6 +20,7 @@ from learned_pdr.training import (
     train,
     trained_policy,
     validation_gap,
+    validation_set,
 )
 
 SMALL = TrainingConfig(seed=7, instances_per_update=2, rollouts=4, learning_rate=3e-3, validate_every=5,
@@ -145,6 +146,16 @@ def test_sampled_validation_scores_the_best_of_k_rollouts():
     by_hand = np.mean([p.makespan_of(sample_best(p, policy, 6).starts) / p.lower_bound - 1 for p in problems])
     assert sampled == pytest.approx(by_hand)
     assert sampled < validation_gap(policy, problems, SMALL) == greedy_gap(policy, problems, non_delay=False)
+
+
+def test_sampled_validation_works_on_blocking_shops_too():
+    config = TrainingConfig(seed=2, instances_per_update=1, rollouts=3, variant="blocking", non_delay=True,
+                            validate_every=2, validation_per_size=1, sizes=((6, 6),), validation_samples=4)
+    state = train(config, updates=2)
+    policy = trained_policy(state, {})
+    problems = validation_set(config)
+    assert state.best_gap == pytest.approx(validation_gap(policy, problems, config))
+    assert state.best_gap <= validation_gap(policy, problems, dataclasses.replace(config, validation_samples=1))
 
 
 def test_a_leader_weight_needs_reinforce_and_at_least_one():
