@@ -126,8 +126,8 @@ def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int 
     """The shortest schedule of the rollouts of `rollout_plan`: greedy on the instance and, for a
     classic job shop, greedy on its reversal (mirrored back: `instances.reversal`), then sampled
     ones up to `samples` in all, in the direction whose greedy schedule was shorter (ties: forward).
-    Spending every sample there beat alternating directions on the validation instances and on both
-    benchmark sets (docs/benchmarks.md). `samples=1` is the greedy pair; `backward=False` keeps to
+    Against alternating directions this is better on three of four benchmark comparisons and ties
+    on the validation instances: a small gain (docs/benchmarks.md, `benchmarks/pdr_directions.py`). `samples=1` is the greedy pair; `backward=False` keeps to
     the instance's own direction (the only one for blocking shops and under `shutdowns`).
 
     The forward greedy rollout raises `DeadlinePassed` at `deadline`; the backward greedy one
