@@ -127,8 +127,9 @@ def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int 
     classic job shop, greedy on its reversal (mirrored back: `instances.reversal`), then sampled
     ones up to `samples` in all, in the direction whose greedy schedule was shorter (ties: forward).
     Against alternating directions this is better on three of four benchmark comparisons and ties
-    on the validation instances: a small gain (docs/benchmarks.md, `benchmarks/pdr_directions.py`). `samples=1` is the greedy pair; `backward=False` keeps to
-    the instance's own direction (the only one for blocking shops and under `shutdowns`).
+    on the validation instances: a small gain (docs/benchmarks.md, `benchmarks/pdr_directions.py`).
+    `samples=1` is the greedy pair; `backward=False` keeps to the instance's own direction (the
+    only one for blocking shops and under `shutdowns`).
 
     The forward greedy rollout raises `DeadlinePassed` at `deadline`; the backward greedy one
     stops there too, keeping the forward schedule; the sampled ones stop at `deadline` or at
