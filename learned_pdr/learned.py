@@ -152,6 +152,7 @@ def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int 
                                         shutdowns=shutdowns, deadline=ends)
         return schedule, makespan
 
+    # a sampled rollout's direction is None: it follows the shorter greedy schedule, known by then
     plan = [(is_backward, 0.0) for is_backward in greedy] + [(None, float(t)) for t in temperatures_sampled]
     for is_backward, temperature in plan:
         try:

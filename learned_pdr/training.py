@@ -177,8 +177,7 @@ def policy_gradient(policy: Policy, problem: JobShop | JobShopVariant, config: T
     """K sampled rollouts of `problem`, all meeting the same shutdowns (one of `config.shutdowns`,
     if any, drawn with `rng`); the gradient of the objective (REINFORCE: mean over rollouts, the
     best rollout's advantage times `config.leader_weight`; self-labeling: the best rollout's mean
-    log-probability) and their mean makespan over the lower
-    bound."""
+    log-probability) and their mean makespan over the lower bound."""
     if config.objective == "rollout-label":
         return rollout_label_gradient(policy, problem, config, rng)
     shutdowns = None
