@@ -17,12 +17,12 @@ import statistics
 
 import numpy as np
 
+from benchmarks.pdr_sampling import as_trained
 from instances import best_known, load
 from instances.jobshop import JobShop
 from instances.reversal import mirrored, reversed_jobshop
 from learned_pdr.learned import SAMPLE_TEMPERATURES, load_policy, rollout, sample_best
 from learned_pdr.policy import Policy
-from learned_pdr.training import TrainingConfig, validation_set
 
 BENCHMARK_SETS = {"ta": 80, "dmu": 80}
 
@@ -44,8 +44,8 @@ def alternating_best(problem: JobShop, policy: Policy, samples: int, non_delay: 
     return min(makespans)
 
 
-def mean_gaps(problems: list[JobShop], references: list[int], policy: Policy, samples: int) -> tuple[float, float]:
-    non_delay = bool(policy.metadata.get("config", {}).get("non_delay", False))  # as the rule was trained
+def mean_gaps(problems: list[JobShop], references: list[int], policy: Policy, samples: int,
+              non_delay: bool) -> tuple[float, float]:
     alternate = [alternating_best(p, policy, samples, non_delay) / r - 1 for p, r in zip(problems, references)]
     winner = [p.makespan_of(sample_best(p, policy, samples, non_delay=non_delay).starts) / r - 1
               for p, r in zip(problems, references)]
@@ -67,14 +67,13 @@ def main() -> None:
     print(f"Best of {args.samples}: mean gap, samples alternating directions against all in the greedy "
           f"winner's direction\n")
     print("| instances | alternate | winner |\n|---|---|---|")
-    per_size = policy.metadata.get("config", {}).get("validation_per_size", TrainingConfig.validation_per_size)
-    problems = validation_set(TrainingConfig(validation_per_size=per_size))
-    alternate, winner = mean_gaps(problems, [p.lower_bound for p in problems], policy, args.samples)
+    non_delay, problems = as_trained(policy)
+    alternate, winner = mean_gaps(problems, [p.lower_bound for p in problems], policy, args.samples, non_delay)
     print(f"| {len(problems)} validation (to the lower bound) | {alternate:.2f}% | {winner:.2f}% |", flush=True)
     for dataset in datasets:
         names = [f"{dataset}{i:02d}" for i in range(1, BENCHMARK_SETS[dataset] + 1)]
         references = [best_known(name).upper_bound for name in names]
-        alternate, winner = mean_gaps([load(name) for name in names], references, policy, args.samples)
+        alternate, winner = mean_gaps([load(name) for name in names], references, policy, args.samples, non_delay)
         print(f"| {dataset}01-{BENCHMARK_SETS[dataset]} (to the best known) | {alternate:.2f}% | {winner:.2f}% |",
               flush=True)
 

@@ -14,10 +14,20 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from instances.jobshop import JobShop
 from learned_pdr.learned import load_policy, rollout, sample_best
+from learned_pdr.policy import Policy
 from learned_pdr.training import TrainingConfig, validation_set
 
 SPREADS = ((0.1, 1.0), (0.3, 2.0), (0.5, 3.0), (1.0, 1.0), (0.2, 0.5), (0.1, 0.5), (0.3, 1.0))
+
+
+def as_trained(policy: Policy) -> tuple[bool, list[JobShop]]:
+    """Whether `policy` decides non-delay, and the validation instances it was trained against
+    (both from its provenance), so a benchmark samples it as `pdr-sample` does."""
+    config = policy.metadata.get("config", {})
+    per_size = config.get("validation_per_size", TrainingConfig.validation_per_size)
+    return bool(config.get("non_delay", False)), validation_set(TrainingConfig(validation_per_size=per_size))
 
 
 def main() -> None:
@@ -27,9 +37,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     policy = load_policy(args.weights)
-    config = policy.metadata.get("config", {})
-    non_delay = bool(config.get("non_delay", False))
-    problems = validation_set(TrainingConfig(validation_per_size=config.get("validation_per_size", 5)))
+    non_delay, problems = as_trained(policy)
 
     def gap(schedules) -> float:
         return 100 * statistics.mean(p.makespan_of(s.starts) / p.lower_bound - 1 for p, s in zip(problems, schedules))
