@@ -126,8 +126,9 @@ def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int 
     """The shortest schedule of the rollouts of `rollout_plan`: greedy on the instance and, for a
     classic job shop, greedy on its reversal (mirrored back: `instances.reversal`), then sampled
     ones up to `samples` in all, in the direction whose greedy schedule was shorter (ties: forward).
-    Against alternating directions this is better on three of four benchmark comparisons and ties
-    on the validation instances: a small gain (docs/benchmarks.md, `benchmarks/pdr_directions.py`).
+    Against alternating directions this is better on Taillard with all three weights measured and
+    worse on Demirkol with two of them: about even, chosen before those measurements
+    (docs/benchmarks.md, `benchmarks/pdr_directions.py`).
     `samples=1` is the greedy pair; `backward=False` keeps to the instance's own direction (the
     only one for blocking shops and under `shutdowns`).
 
