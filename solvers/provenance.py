@@ -9,7 +9,7 @@ from pathlib import Path
 # Changes here are what the code produced or what people wrote about it, not the code: a sweep writes
 # its committed database (and its report under docs/) while it runs, and neither that nor editing the
 # benchmark write-up beside a running sweep must mark the code that produced the numbers as modified.
-OUTPUT_DIRECTORIES = ("results", "docs")
+NON_CODE_DIRECTORIES = ("results", "docs")
 
 
 @cache
@@ -21,8 +21,8 @@ def source_commit() -> str | None:
 
 def checkout_commit(directory: Path) -> str | None:
     """The short commit of the git checkout holding `directory`, with '+' when tracked files outside
-    `OUTPUT_DIRECTORIES` have changed, or None when it is not in a git checkout."""
-    code_paths = [":/", *(f":(top,exclude){name}" for name in OUTPUT_DIRECTORIES)]
+    `NON_CODE_DIRECTORIES` have changed, or None when it is not in a git checkout."""
+    code_paths = [":/", *(f":(top,exclude){name}" for name in NON_CODE_DIRECTORIES)]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               check=True, cwd=directory).stdout.strip()
