@@ -15,7 +15,7 @@ import dataclasses
 
 from benchmarks.large import load_problem, upper_bound
 from benchmarks.sweep import sweep
-from solvers.jobshop import LARGE_RECIPE, RECIPES, solve_jobshop
+from cpsched.solvers.jobshop.recipes import LARGE_RECIPE, RECIPES, solve_jobshop
 
 VARIANTS = {
     "cpsat": RECIPES["cpsat"],

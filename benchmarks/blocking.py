@@ -24,11 +24,11 @@ import statistics
 import time
 from pathlib import Path
 
-from instances import load
-from instances.jobshop_variant import JobShopVariant, evaluate_variant
-from learned_pdr.blocking_simulator import RandomShutdowns
-from learned_pdr.rules import RULES, dispatch_spec
-from solvers import solve
+from cpsched.instances import load
+from cpsched.instances.jobshop.variant import JobShopVariant, evaluate_variant
+from cpsched.learned_pdr.blocking_simulator import RandomShutdowns
+from cpsched.learned_pdr.rules import RULES, dispatch_spec
+from cpsched.solvers import solve
 
 REFERENCE = Path(__file__).parent / "data" / "blocking_cpo_1800s.json"
 

@@ -13,9 +13,9 @@ import statistics
 import time
 from functools import partial
 
-from instances import evaluate, load
-from instances.generators import seeded_instance
-from learned_pdr import RULES, dispatch
+from cpsched.instances import evaluate, load
+from cpsched.instances.jobshop.generators import seeded_instance
+from cpsched.learned_pdr import RULES, dispatch
 
 
 def _median_seconds(work, runs: int) -> float:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from instances.experts import evaluate, synthetic
-from solvers import solve
-from solvers.experts_baselines import eplb
+from cpsched.instances.experts.problem import evaluate, synthetic
+from cpsched.solvers import solve
+from cpsched.solvers.experts.baselines import eplb
 
 CONFIGS = [  # shape, nodes, gpus per node, redundant slots
     ("deepseek-v3", 4, 8, 0), ("deepseek-v3", 4, 8, 32), ("deepseek-v3", 8, 8, 0), ("deepseek-v3", 8, 8, 64),

@@ -20,8 +20,8 @@ import argparse
 import dataclasses
 
 from benchmarks.sweep import sweep
-from cpmodels.jobshop import JobShopModelOptions
-from solvers.jobshop import RECIPES, JobShopRecipe, solve_jobshop
+from cpsched.cpmodels.jobshop import JobShopModelOptions
+from cpsched.solvers.jobshop.recipes import RECIPES, JobShopRecipe, solve_jobshop
 
 OURS = RECIPES["cpsat"]
 VARIANTS: dict[str, JobShopRecipe] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks.sweep import sweep
-from solvers import solve
+from cpsched.solvers import solve
 
 DEFAULT_GROUPS = "ta21-30,ta41-50,ta61-70,ta71-80"
 

@@ -18,9 +18,9 @@ import argparse
 import re
 
 from benchmarks.sweep import bundled_upper_bound, expand, sweep
-from instances import load
-from instances.generators import seeded_instance
-from solvers import solve
+from cpsched.instances import load
+from cpsched.instances.jobshop.generators import seeded_instance
+from cpsched.solvers import solve
 
 VARIANTS = {  # name in the table -> (method, warm start)
     "cpsat-plain": ("cpsat-plain", None),

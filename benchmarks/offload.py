@@ -16,10 +16,10 @@ import json
 import statistics
 from pathlib import Path
 
-from instances.offload import evaluate
-from instances.offload_profiles import OffloadOptions, offload_problem
-from instances.pipeline_profiles import PROFILES
-from solvers import solve
+from cpsched.instances.offload.problem import evaluate
+from cpsched.instances.offload.profiles import OffloadOptions, offload_problem
+from cpsched.instances.pipeline.profiles import PROFILES
+from cpsched.solvers import solve
 
 MODELS = [("llama2-7b", 1, 50_000_000), ("llama2-13b", 1, 65_000_000), ("llama2-70b", 8, 50_000_000)]
 PCIE = ("gen4", "gen5")

@@ -27,12 +27,12 @@ from pathlib import Path
 import ortools
 
 from benchmarks.sweep import expand, run_cells, sweep
-from instances import JobShop, best_known, evaluate
-from instances.jobshop import Schedule
-from instances.reversal import shorter_both_ways
-from learned_pdr import RULES, dispatch, learned_dispatch
-from solvers import solve
-from solvers.result import Result, checked_makespan
+from cpsched.instances import JobShop, best_known, evaluate
+from cpsched.instances.jobshop.problem import Schedule
+from cpsched.instances.jobshop.reversal import shorter_both_ways
+from cpsched.learned_pdr import RULES, dispatch, learned_dispatch
+from cpsched.solvers import solve
+from cpsched.solvers.result import Result, checked_makespan
 
 STATIC = [f"pdr:{rule}{variant}" for rule in RULES if rule != "random" for variant in ("", ":active")]
 # The best static rules given the learned rule's bidirectional trick (the shorter of the schedules

@@ -18,11 +18,11 @@ import statistics
 import numpy as np
 
 from benchmarks.pdr_sampling import as_trained
-from instances import best_known, load
-from instances.jobshop import JobShop
-from instances.reversal import mirrored, reversed_jobshop
-from learned_pdr.learned import SAMPLE_TEMPERATURES, load_policy, rollout, sample_best
-from learned_pdr.policy import Policy
+from cpsched.instances import best_known, load
+from cpsched.instances.jobshop.problem import JobShop
+from cpsched.instances.jobshop.reversal import mirrored, reversed_jobshop
+from cpsched.learned_pdr.learned import SAMPLE_TEMPERATURES, load_policy, rollout, sample_best
+from cpsched.learned_pdr.policy import Policy
 
 BENCHMARK_SETS = {"ta": 80, "dmu": 80}
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from instances.jobshop import JobShop
-from learned_pdr.learned import load_policy, rollout, sample_best
-from learned_pdr.policy import Policy
-from learned_pdr.training import TrainingConfig, validation_set
+from cpsched.instances.jobshop.problem import JobShop
+from cpsched.learned_pdr.learned import load_policy, rollout, sample_best
+from cpsched.learned_pdr.policy import Policy
+from cpsched.learned_pdr.training import TrainingConfig, validation_set
 
 SPREADS = ((0.1, 1.0), (0.3, 2.0), (0.5, 3.0), (1.0, 1.0), (0.2, 0.5), (0.1, 0.5), (0.3, 1.0))
 

@@ -25,12 +25,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from instances.pipeline import GB, KIB, PipelineProblem
-from instances.pipeline_profiles import GPUS, ModelShape, ProfileOptions, mfu, model_shape, profile_problem
-from instances.pipeline_schedule import evaluate
-from solvers import solve
-from solvers.pipeline import MASTER_PARAMETERS, solve_cpsat
-from solvers.pipeline_baselines import BASELINES, megatron_uniform
+from cpsched.instances.pipeline.problem import GB, KIB, PipelineProblem
+from cpsched.instances.pipeline.profiles import GPUS, ModelShape, ProfileOptions, mfu, model_shape, profile_problem
+from cpsched.instances.pipeline.schedule import evaluate
+from cpsched.solvers import solve
+from cpsched.solvers.pipeline.baselines import BASELINES, megatron_uniform
+from cpsched.solvers.pipeline.planner import MASTER_PARAMETERS, solve_cpsat
 
 MODELS = {"llama3-8b": 1, "qwen2.5-14b": 2, "gpt2-xl": 1, "llama2-70b": 8,  # model -> tensor parallelism
           "llama3.1-405b": 8}

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import ortools
 
-from instances import best_known, load
-from instances.errors import InputError
-from instances.jobshop import JobShop
-from solvers.bench_datasets import expand
-from solvers.provenance import source_commit
-from solvers.result import Result
+from cpsched.instances import best_known, load
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.problem import JobShop
+from cpsched.solvers.bench.datasets import expand
+from cpsched.solvers.provenance import source_commit
+from cpsched.solvers.result import Result
 
 Cell = tuple[str, str]  # (instance, variant)
 

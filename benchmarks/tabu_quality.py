@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from instances import load
-from instances.catalog import best_known_for
-from learned_pdr import best_dispatch
-from solvers import jobshop_tabu
+from cpsched.instances import load
+from cpsched.instances.catalog import best_known_for
+from cpsched.learned_pdr import best_dispatch
+from cpsched.solvers.jobshop import tabu as jobshop_tabu
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ import random
 import statistics
 import time
 
-from instances import load
-from instances.generators import seeded_instance
-from learned_pdr import best_dispatch
-from solvers.jobshop_graph import DisjunctiveGraph
-from solvers.jobshop_tabu import tabu_search
+from cpsched.instances import load
+from cpsched.instances.jobshop.generators import seeded_instance
+from cpsched.learned_pdr import best_dispatch
+from cpsched.solvers.jobshop.graph import DisjunctiveGraph
+from cpsched.solvers.jobshop.tabu import tabu_search
 
 
 def _critical_pairs(graph: DisjunctiveGraph, head: list[int]) -> list[tuple[int, int]]:

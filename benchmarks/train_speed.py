@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from learned_pdr.training import TrainingConfig, train
+from cpsched.learned_pdr.training import TrainingConfig, train
 
 
 def main() -> None:

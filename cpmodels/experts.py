@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from instances.experts import ExpertProblem
+from cpsched.instances.experts.problem import ExpertProblem
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from instances.jobshop import JobShop, Schedule
+from cpsched.instances.jobshop.problem import JobShop, Schedule
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from instances.jobshop import Schedule
-from instances.jobshop_variant import JobShopVariant
+from cpsched.instances.jobshop.problem import Schedule
+from cpsched.instances.jobshop.variant import JobShopVariant
 
 FROZEN = "frozen"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from instances.offload import MODES, OffloadPlan, OffloadProblem
+from cpsched.instances.offload.problem import MODES, OffloadPlan, OffloadProblem
 
 MAX_RELEASE_CUTS = 64  # release times that get a redundant bound (spread over the distinct ones)
 

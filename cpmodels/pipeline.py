@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from instances.pipeline import PipelineProblem, Placement
-from instances.pipeline_schedule import Op, schedule_graph, simulate
+from cpsched.instances.pipeline.problem import PipelineProblem, Placement
+from cpsched.instances.pipeline.schedule import Op, schedule_graph, simulate
 
 
 @dataclass

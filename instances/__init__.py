@@ -1,8 +1,8 @@
 """Problem data: instances, readers and writers, generators and independent checkers."""
 
-from instances.catalog import BestKnown, best_known, bundled_names, family_of, load
-from instances.errors import InputError
-from instances.jobshop import Evaluation, JobShop, Schedule, evaluate
+from cpsched.instances.catalog import BestKnown, best_known, bundled_names, family_of, load
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.problem import Evaluation, JobShop, Schedule, evaluate
 
 __all__ = [
     "BestKnown",

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from instances.errors import InputError
-from instances.experts import ExpertProblem, experts_from_json, read_experts_npz
-from instances.jobshop import JobShop
-from instances.jobshop_formats import parse_jobshop, read_jobshop, read_json_document
-from instances.jobshop_variant import JobShopVariant, variant_from_json
-from instances.offload import OffloadProblem, offload_from_json
-from instances.pipeline import PipelineProblem, pipeline_from_json
+from cpsched.instances.errors import InputError
+from cpsched.instances.experts.problem import ExpertProblem, experts_from_json, read_experts_npz
+from cpsched.instances.jobshop.formats import parse_jobshop, read_jobshop, read_json_document
+from cpsched.instances.jobshop.problem import JobShop
+from cpsched.instances.jobshop.variant import JobShopVariant, variant_from_json
+from cpsched.instances.offload.problem import OffloadProblem, offload_from_json
+from cpsched.instances.pipeline.problem import PipelineProblem, pipeline_from_json
 
 FAMILIES = ("abz", "dmu", "ft", "la", "orb", "swv", "ta", "yn")
 _ALIASES = {"mt06": "ft06", "mt10": "ft10", "mt20": "ft20"}
@@ -43,7 +43,7 @@ class BestKnown:
 
 
 def _data_dir():
-    return resources.files("instances") / "data" / "jssp"
+    return resources.files("cpsched.instances") / "data" / "jssp"
 
 
 @cache

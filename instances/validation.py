@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from instances.errors import InputError
+from cpsched.instances.errors import InputError
 
 LARGEST = 2**53  # beyond this, durations and times are surely a mistake (and overflow CP-SAT)
 

@@ -1,8 +1,16 @@
 """Dispatching: the schedule-building simulator, static priority rules, and the learned rule."""
 
-from learned_pdr.learned import learned_dispatch, learned_samples, load_policy
-from learned_pdr.rules import RULES, Dispatched, best_dispatch, dispatch, dispatch_spec, dispatch_within, parse_rule
-from learned_pdr.simulator import FEATURES, DispatchSimulator
+from cpsched.learned_pdr.learned import learned_dispatch, learned_samples, load_policy
+from cpsched.learned_pdr.rules import (
+           RULES,
+           Dispatched,
+           best_dispatch,
+           dispatch,
+           dispatch_spec,
+           dispatch_within,
+           parse_rule,
+)
+from cpsched.learned_pdr.simulator import FEATURES, DispatchSimulator
 
 __all__ = ["FEATURES", "RULES", "DispatchSimulator", "Dispatched", "best_dispatch", "dispatch", "dispatch_spec",
            "dispatch_within", "learned_dispatch", "learned_samples", "load_policy", "parse_rule"]

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from learned_pdr.observation import Batch, Observation, segment_counts
-from learned_pdr.pooled_network import candidate_layer, glorot
+from cpsched.learned_pdr.observation import Batch, Observation, segment_counts
+from cpsched.learned_pdr.pooled_network import candidate_layer, glorot
 
 PARAMETERS = ("w1", "b1", "wc", "bc", "wq", "u", "w2", "b2", "w3")
 

@@ -19,10 +19,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from instances.errors import InputError
-from instances.jobshop import JobShop, Schedule
-from instances.jobshop_variant import JobShopVariant, resumed_end
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.problem import JobShop, Schedule
+from cpsched.instances.jobshop.variant import JobShopVariant, resumed_end
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 _NEVER = np.int64(2**62)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from learned_pdr.blocking_simulator import BlockingSimulator
-from learned_pdr.features import FeatureScales
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.learned_pdr.blocking_simulator import BlockingSimulator
+from cpsched.learned_pdr.features import FeatureScales
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 HORIZON = 10.0  # in mean operation durations
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from instances.errors import InputError
-from learned_pdr.blocking_simulator import BlockingSimulator
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.instances.errors import InputError
+from cpsched.learned_pdr.blocking_simulator import BlockingSimulator
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 CANDIDATE_FEATURES = (
     "duration",  # of the operation, in mean durations

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from instances.errors import InputError
-from instances.jobshop import JobShop, Schedule
-from instances.jobshop_variant import JobShopVariant
-from instances.reversal import mirrored, reversed_jobshop
-from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
-from learned_pdr.features import FeatureScales, trained_variant
-from learned_pdr.observation import Batch, Observation
-from learned_pdr.policy import Policy
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.problem import JobShop, Schedule
+from cpsched.instances.jobshop.reversal import mirrored, reversed_jobshop
+from cpsched.instances.jobshop.variant import JobShopVariant
+from cpsched.learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
+from cpsched.learned_pdr.features import FeatureScales, trained_variant
+from cpsched.learned_pdr.observation import Batch, Observation
+from cpsched.learned_pdr.policy import Policy
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 DEFAULT_WEIGHTS = "default.npz"  # in learned_pdr/weights/, with its provenance beside it
 BLOCKING_WEIGHTS = "blocking.npz"  # the rule trained on blocking job shops (`train-pdr --variant blocking`)
@@ -175,7 +175,7 @@ def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int 
 def default_weights_path(variant: str = "classic") -> Path:
     """The shipped weights for job shops (`classic`) or for blocking job shops (`blocking`)."""
     name = BLOCKING_WEIGHTS if variant == "blocking" else DEFAULT_WEIGHTS
-    return Path(str(resources.files("learned_pdr") / "weights" / name))
+    return Path(str(resources.files("cpsched.learned_pdr") / "weights" / name))
 
 
 def load_policy(path: str | Path | None = None, variant: str = "classic") -> Policy:

@@ -15,13 +15,13 @@ from types import ModuleType
 
 import numpy as np
 
-from instances.errors import InputError
-from learned_pdr import attention_network, pooled_network
-from learned_pdr.blocking_simulator import BlockingSimulator
-from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
-from learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, candidate_features, known_feature_sets
-from learned_pdr.observation import Batch, Observation, segment_counts
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.instances.errors import InputError
+from cpsched.learned_pdr import attention_network, pooled_network
+from cpsched.learned_pdr.blocking_simulator import BlockingSimulator
+from cpsched.learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
+from cpsched.learned_pdr.features import CANDIDATE_FEATURES, FeatureScales, candidate_features, known_feature_sets
+from cpsched.learned_pdr.observation import Batch, Observation, segment_counts
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 NETWORKS: dict[str, ModuleType] = {"pooled": pooled_network, "attention": attention_network}
 

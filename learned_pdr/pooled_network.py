@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learned_pdr.observation import Batch, Observation, segment_counts
+from cpsched.learned_pdr.observation import Batch, Observation, segment_counts
 
 PARAMETERS = ("w1", "b1", "w2", "b2", "w3")
 

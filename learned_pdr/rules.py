@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from instances.errors import InputError
-from instances.jobshop import JobShop, Schedule
-from instances.jobshop_variant import JobShopVariant
-from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
-from learned_pdr.learned import (
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.problem import JobShop, Schedule
+from cpsched.instances.jobshop.variant import JobShopVariant
+from cpsched.learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
+from cpsched.learned_pdr.learned import (
     LEARNED,
     DeadlinePassed,
     default_weights_path,
@@ -26,7 +26,7 @@ from learned_pdr.learned import (
     learned_samples,
     planned_rollouts,
 )
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 Rule = Callable[[DispatchSimulator | BlockingSimulator, np.ndarray, np.random.Generator], np.ndarray]
 

@@ -18,7 +18,7 @@ import copy
 
 import numpy as np
 
-from instances.jobshop import JobShop, Schedule
+from cpsched.instances.jobshop.problem import JobShop, Schedule
 
 # Columns of `DispatchSimulator.features`: what a rule may know about each candidate.
 FEATURES = (

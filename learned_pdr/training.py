@@ -30,17 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from instances.errors import InputError
-from instances.generators import random_jobshop
-from instances.jobshop import JobShop
-from instances.jobshop_variant import JobShopVariant
-from learned_pdr.blocking_simulator import RandomShutdowns
-from learned_pdr.features import FeatureScales, features_for
-from learned_pdr.learned import rollout, run_policy, sample_best
-from learned_pdr.observation import Batch, Observation
-from learned_pdr.parallel import map_in_order, worker_pool
-from learned_pdr.policy import Policy, log_likelihood, network_module
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.generators import random_jobshop
+from cpsched.instances.jobshop.problem import JobShop
+from cpsched.instances.jobshop.variant import JobShopVariant
+from cpsched.learned_pdr.blocking_simulator import RandomShutdowns
+from cpsched.learned_pdr.features import FeatureScales, features_for
+from cpsched.learned_pdr.learned import rollout, run_policy, sample_best
+from cpsched.learned_pdr.observation import Batch, Observation
+from cpsched.learned_pdr.parallel import map_in_order, worker_pool
+from cpsched.learned_pdr.policy import Policy, log_likelihood, network_module
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 TRAINING_SIZES = ((6, 6), (10, 10), (15, 10), (15, 15), (20, 10), (20, 15), (20, 20), (30, 15), (30, 20))
 VALIDATION_SIZES = ((10, 10), (15, 15), (20, 20), (30, 20))

@@ -11,28 +11,34 @@ from pathlib import Path
 
 import click
 
-from instances import InputError, JobShop, best_known, bundled_names, evaluate, load
-from instances.catalog import FAMILIES
-from instances.experts import ExpertProblem
-from instances.generators import seeded_instance
-from instances.jobshop_formats import FORMATS, format_jobshop, read_json_document, read_schedule, schedule_from_json
-from instances.jobshop_variant import JobShopVariant, evaluate_variant, with_shutdowns_met
-from instances.offload import OffloadProblem
-from instances.pipeline import PipelineProblem
-from learned_pdr import RULES
-from solvers.bench_command import bench_command, report_command
-from solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors, write_text
-from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
-from solvers.experts_command import experts_generate_command, report_experts
-from solvers.jobshop_variant import parse_breakdown, reschedule
-from solvers.methods import solve
-from solvers.offload_baselines import BASELINES as OFFLOAD_BASELINES
-from solvers.offload_command import offload_profile_command, report_offload
-from solvers.pipeline_baselines import BASELINES
-from solvers.pipeline_command import pipeline_profile_command, report_pipeline
-from solvers.progress import ProgressLine
-from solvers.result import Result
-from solvers.train_command import train_pdr_command
+from cpsched.instances import InputError, JobShop, best_known, bundled_names, evaluate, load
+from cpsched.instances.catalog import FAMILIES
+from cpsched.instances.experts.problem import ExpertProblem
+from cpsched.instances.jobshop.formats import (
+    FORMATS,
+    format_jobshop,
+    read_json_document,
+    read_schedule,
+    schedule_from_json,
+)
+from cpsched.instances.jobshop.generators import seeded_instance
+from cpsched.instances.jobshop.variant import JobShopVariant, evaluate_variant, with_shutdowns_met
+from cpsched.instances.offload.problem import OffloadProblem
+from cpsched.instances.pipeline.problem import PipelineProblem
+from cpsched.learned_pdr import RULES
+from cpsched.solvers.bench.command import bench_command, report_command
+from cpsched.solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors, write_text
+from cpsched.solvers.experts.baselines import BASELINES as EXPERT_BASELINES
+from cpsched.solvers.experts.command import experts_generate_command, report_experts
+from cpsched.solvers.jobshop.variant import parse_breakdown, reschedule
+from cpsched.solvers.methods import solve
+from cpsched.solvers.offload.baselines import BASELINES as OFFLOAD_BASELINES
+from cpsched.solvers.offload.command import offload_profile_command, report_offload
+from cpsched.solvers.pipeline.baselines import BASELINES
+from cpsched.solvers.pipeline.command import pipeline_profile_command, report_pipeline
+from cpsched.solvers.progress import ProgressLine
+from cpsched.solvers.result import Result
+from cpsched.solvers.train_command import train_pdr_command
 
 MAX_GENERATED_OPERATIONS = 5_000_000  # the pure-Python generator needs minutes and GBs beyond this
 
@@ -192,7 +198,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     writable_file(output, "--output")
     writable_file(plot, "--plot")
     if plot:
-        from solvers.gantt import require_matplotlib
+        from cpsched.solvers.gantt import require_matplotlib
 
         require_matplotlib("--gantt/--plot")
     problem = with_variant(load(instance, fmt), blocking, swaps, unavailable, shutdown)
@@ -221,7 +227,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     if output:
         write_schedule(output, shop, result)
     if gantt:
-        from solvers.gantt import draw_gantt
+        from cpsched.solvers.gantt import draw_gantt
 
         draw_gantt(shop, result.solution, gantt)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from instances.errors import InputError
+from cpsched.instances.errors import InputError
 
 EXIT_BAD_INPUT = 2
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from instances.errors import InputError
+from cpsched.instances.errors import InputError
 
 
 @dataclass(frozen=True)

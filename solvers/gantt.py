@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from instances.errors import InputError
-from instances.jobshop import JobShop, Schedule
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.problem import JobShop, Schedule
 
 
 def require_matplotlib(what: str = "--gantt"):

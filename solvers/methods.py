@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from instances.errors import InputError
-from instances.experts import ExpertProblem
-from instances.jobshop import JobShop
-from instances.jobshop_variant import JobShopVariant
-from instances.offload import OffloadProblem
-from instances.pipeline import PipelineProblem
-from learned_pdr import RULES, learned_samples, parse_rule
-from learned_pdr.learned import LEARNED, LEARNED_SAMPLED
-from solvers import experts as expert_methods
-from solvers import jobshop_variant as variant_methods
-from solvers import offload as offload_methods
-from solvers.cpsat import ProgressCallback
-from solvers.experts_baselines import BASELINES as EXPERT_BASELINES
-from solvers.jobshop import RECIPES, auto_recipe, solve_dispatch, solve_jobshop
-from solvers.offload_baselines import BASELINES as OFFLOAD_BASELINES
-from solvers.pipeline import solve_baseline, solve_cpsat
-from solvers.pipeline_baselines import BASELINES
-from solvers.result import Result
+from cpsched.instances.errors import InputError
+from cpsched.instances.experts.problem import ExpertProblem
+from cpsched.instances.jobshop.problem import JobShop
+from cpsched.instances.jobshop.variant import JobShopVariant
+from cpsched.instances.offload.problem import OffloadProblem
+from cpsched.instances.pipeline.problem import PipelineProblem
+from cpsched.learned_pdr import RULES, learned_samples, parse_rule
+from cpsched.learned_pdr.learned import LEARNED, LEARNED_SAMPLED
+from cpsched.solvers.cpsat import ProgressCallback
+from cpsched.solvers.experts import planner as expert_methods
+from cpsched.solvers.experts.baselines import BASELINES as EXPERT_BASELINES
+from cpsched.solvers.jobshop import variant as variant_methods
+from cpsched.solvers.jobshop.recipes import RECIPES, auto_recipe, solve_dispatch, solve_jobshop
+from cpsched.solvers.offload import planner as offload_methods
+from cpsched.solvers.offload.baselines import BASELINES as OFFLOAD_BASELINES
+from cpsched.solvers.pipeline.baselines import BASELINES
+from cpsched.solvers.pipeline.planner import solve_baseline, solve_cpsat
+from cpsched.solvers.result import Result
 
 Method = Callable[..., Result]
 DISPATCH_PREFIX = "pdr:"  # `pdr:mwkr`, `pdr:spt:active`: one dispatching rule, no search

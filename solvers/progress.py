@@ -7,7 +7,7 @@ import threading
 import time
 from typing import TextIO
 
-from solvers.cpsat import Progress
+from cpsched.solvers.cpsat import Progress
 
 
 class ProgressLine:

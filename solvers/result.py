@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from instances.jobshop import Evaluation
+from cpsched.instances.jobshop.problem import Evaluation
 
 
 @dataclass

@@ -12,12 +12,19 @@ import click
 import numpy as np
 import ortools
 
-from instances.errors import InputError
-from learned_pdr.features import FEATURE_SETS
-from learned_pdr.policy import NETWORKS
-from learned_pdr.training import OBJECTIVES, TrainingConfig, TrainingState, load_checkpoint, train, trained_policy
-from solvers.cli_errors import reports_input_errors
-from solvers.provenance import source_commit
+from cpsched.instances.errors import InputError
+from cpsched.learned_pdr.features import FEATURE_SETS
+from cpsched.learned_pdr.policy import NETWORKS
+from cpsched.learned_pdr.training import (
+    OBJECTIVES,
+    TrainingConfig,
+    TrainingState,
+    load_checkpoint,
+    train,
+    trained_policy,
+)
+from cpsched.solvers.cli_errors import reports_input_errors
+from cpsched.solvers.provenance import source_commit
 
 
 def checkpoint_path(out: Path) -> Path:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from instances import JobShop, load
+from cpsched.instances import JobShop, load
 
 
 @pytest.fixture

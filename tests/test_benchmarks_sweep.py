@@ -1,8 +1,8 @@
 import json
 
 from benchmarks.sweep import expand, gap_table, reference_makespans, run_cells
-from instances import load
-from solvers import solve
+from cpsched.instances import load
+from cpsched.solvers import solve
 
 
 def test_groups_expand_ranges_and_steps():

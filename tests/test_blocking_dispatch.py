@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from instances import JobShop, Schedule, load
-from instances.jobshop_variant import JobShopVariant, evaluate_variant, resumed_end
-from learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns
-from learned_pdr.features import BLOCKING_FEATURES
-from learned_pdr.learned import rollout
-from learned_pdr.policy import Policy
-from learned_pdr.rules import RULES, dispatch
-from learned_pdr.training import TrainingConfig, train
-from solvers.cli import main
+from cpsched.instances import JobShop, Schedule, load
+from cpsched.instances.jobshop.variant import JobShopVariant, evaluate_variant, resumed_end
+from cpsched.learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns
+from cpsched.learned_pdr.features import BLOCKING_FEATURES
+from cpsched.learned_pdr.learned import rollout
+from cpsched.learned_pdr.policy import Policy
+from cpsched.learned_pdr.rules import RULES, dispatch
+from cpsched.learned_pdr.training import TrainingConfig, train
+from cpsched.solvers.cli import main
 
 CROSSING = JobShop.from_jobs("crossing", 2, [[(0, 1), (1, 1)], [(1, 1), (0, 1)]])
 # job 0 finishes on machine 0 at 1 but machine 1 is busy with job 1 until 3: job 0 blocks machine 0

@@ -1,9 +1,9 @@
 import numpy as np
 from ortools.sat.python import cp_model
 
-from cpmodels.jobshop import build
-from instances import evaluate, load
-from learned_pdr import dispatch
+from cpsched.cpmodels.jobshop import build
+from cpsched.instances import evaluate, load
+from cpsched.learned_pdr import dispatch
 
 
 def solve_model(built, seconds=20.0):
@@ -60,7 +60,7 @@ def test_zero_duration_operation_of_orb07_is_modelled():
 
 
 def test_zero_duration_operations_do_not_block_a_machine():
-    from instances import JobShop
+    from cpsched.instances import JobShop
 
     # job 1's zero-length operation must happen at 5, inside job 0's [0, 10) on the same machine
     problem = JobShop.from_jobs("zero", 2, [[(0, 10)], [(1, 5), (0, 0)]])

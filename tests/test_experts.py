@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from instances import InputError, load
-from instances.experts import ExpertPlacement, ExpertProblem, evaluate, synthetic
-from solvers import solve
-from solvers.cli import main
-from solvers.experts_baselines import eplb, eplb_min_move
+from cpsched.instances import InputError, load
+from cpsched.instances.experts.problem import ExpertPlacement, ExpertProblem, evaluate, synthetic
+from cpsched.solvers import solve
+from cpsched.solvers.cli import main
+from cpsched.solvers.experts.baselines import eplb, eplb_min_move
 
 # the example in deepseek-ai/EPLB's README: 2 layers x 12 experts, 16 slots, 4 groups, 2 nodes, 8 GPUs
 README_WEIGHTS = np.array([[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from instances.experts import (
+from cpsched.instances.experts.problem import (
     ExpertPlacement,
     ExpertProblem,
     busiest_gpu,
@@ -16,8 +16,8 @@ from instances.experts import (
     migrated_bytes,
     synthetic,
 )
-from solvers.experts_baselines import eplb, eplb_min_move
-from solvers.experts_search import improve_by_swaps
+from cpsched.solvers.experts.baselines import eplb, eplb_min_move
+from cpsched.solvers.experts.search import improve_by_swaps
 
 LATER = 60.0  # a deadline the search never reaches: it stops at its local optimum
 

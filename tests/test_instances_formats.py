@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from instances import InputError, JobShop, load
-from instances.jobshop_formats import detect_format, format_jobshop, read_jobshop
+from cpsched.instances import InputError, JobShop, load
+from cpsched.instances.jobshop.formats import detect_format, format_jobshop, read_jobshop
 
 TAILLARD_TEXT = """Nb of jobs, Nb of Machines, Time seed, Machine seed, Upper bound, Lower bound
            2           2   840612802   398197754          10           7
@@ -123,7 +123,7 @@ def test_random_mutations_give_an_instance_or_a_clean_error(tmp_path, position, 
 
 
 def test_schedule_documents_from_other_tools_are_read(tiny):
-    from instances.jobshop_formats import schedule_from_json
+    from cpsched.instances.jobshop.formats import schedule_from_json
 
     document = {"operations": [{"job": j, "operation": k, "start": s}
                                for j, k, s in [(0, 0, 0), (0, 1, 4), (1, 0, 0), (1, 1, 4)]]}
@@ -190,8 +190,8 @@ def test_mutations_of_every_format_give_an_instance_or_a_clean_error(tmp_path, f
     insert=st.text(alphabet='0123456789 -.e\nx{}[]",:', max_size=4),
 )
 def test_mutated_schedule_files_give_a_verdict_or_a_clean_error(tmp_path, tiny, position, cut, insert):
-    from instances import evaluate
-    from instances.jobshop_formats import read_schedule
+    from cpsched.instances import evaluate
+    from cpsched.instances.jobshop.formats import read_schedule
 
     valid = '{"instance": "tiny", "starts": [[0, 4], [0, 4]]}'
     position = min(position, len(valid))

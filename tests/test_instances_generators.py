@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from instances import load
-from instances.generators import random_jobshop, regenerate, taillard
+from cpsched.instances import load
+from cpsched.instances.jobshop.generators import random_jobshop, regenerate, taillard
 
 
 def test_taillard_self_test_from_or_library():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from instances import InputError, JobShop, Schedule, best_known, bundled_names, evaluate, load
-from instances.catalog import FAMILIES
+from cpsched.instances import InputError, JobShop, Schedule, best_known, bundled_names, evaluate, load
+from cpsched.instances.catalog import FAMILIES
 
 
 def test_all_242_instances_load_with_the_size_their_bounds_record():
@@ -78,8 +78,8 @@ def test_unknown_names_and_missing_files_are_input_errors(tmp_path):
 
 
 def test_best_known_bounds_apply_only_to_the_real_instance(tmp_path):
-    from instances.catalog import best_known_for
-    from instances.jobshop_formats import format_jobshop
+    from cpsched.instances.catalog import best_known_for
+    from cpsched.instances.jobshop.formats import format_jobshop
 
     assert best_known_for(load("ta01")).upper_bound == 1231
     edited = load("ta01")

@@ -4,10 +4,17 @@ import json
 
 import pytest
 
-from instances import InputError, load
-from instances.pipeline import Layer, PipelineProblem, Placement, Recompute, pipeline_to_json, read_pipeline
-from instances.pipeline_profiles import PROFILES, ProfileOptions, layer_flops, model_shape, profile_problem
-from instances.pipeline_schedule import device_orders, evaluate
+from cpsched.instances import InputError, load
+from cpsched.instances.pipeline.problem import (
+    Layer,
+    PipelineProblem,
+    Placement,
+    Recompute,
+    pipeline_to_json,
+    read_pipeline,
+)
+from cpsched.instances.pipeline.profiles import PROFILES, ProfileOptions, layer_flops, model_shape, profile_problem
+from cpsched.instances.pipeline.schedule import device_orders, evaluate
 
 
 def chain(forward, backward, microbatches, schedule="1f1b", virtual=1, stages=None, **layer):

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from instances import JobShop, evaluate, load
-from instances.generators import random_jobshop
-from instances.jobshop import Schedule
-from instances.reversal import left_justified, mirrored, reversed_jobshop
-from learned_pdr import RULES, dispatch
-from solvers import solve
+from cpsched.instances import JobShop, evaluate, load
+from cpsched.instances.jobshop.generators import random_jobshop
+from cpsched.instances.jobshop.problem import Schedule
+from cpsched.instances.jobshop.reversal import left_justified, mirrored, reversed_jobshop
+from cpsched.learned_pdr import RULES, dispatch
+from cpsched.solvers import solve
 
 
 def _ragged(seed: int) -> JobShop:

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from instances import InputError, evaluate, load
-from instances.generators import random_jobshop
-from instances.reversal import mirrored, reversed_jobshop
-from learned_pdr import attention_network
-from learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
-from learned_pdr.features import (
+from cpsched.instances import InputError, evaluate, load
+from cpsched.instances.jobshop.generators import random_jobshop
+from cpsched.instances.jobshop.reversal import mirrored, reversed_jobshop
+from cpsched.learned_pdr import attention_network
+from cpsched.learned_pdr.context_features import CONTEXT_FEATURES, PAIR_FEATURES, context_observation
+from cpsched.learned_pdr.features import (
     CANDIDATE_FEATURES,
     LOOKAHEAD_FEATURES,
     FeatureScales,
@@ -14,10 +14,10 @@ from learned_pdr.features import (
     candidate_features,
     features_for,
 )
-from learned_pdr.learned import SAMPLE_TEMPERATURES, default_weights_path, rollout, rollout_plan, sample_best
-from learned_pdr.observation import Batch, Observation
-from learned_pdr.policy import Policy, log_likelihood
-from learned_pdr.simulator import DispatchSimulator
+from cpsched.learned_pdr.learned import SAMPLE_TEMPERATURES, default_weights_path, rollout, rollout_plan, sample_best
+from cpsched.learned_pdr.observation import Batch, Observation
+from cpsched.learned_pdr.policy import Policy, log_likelihood
+from cpsched.learned_pdr.simulator import DispatchSimulator
 
 
 def _observations(network: str, seed: int = 0) -> list[Observation]:

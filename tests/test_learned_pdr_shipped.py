@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from instances import evaluate
-from instances.generators import random_jobshop
-from instances.jobshop_variant import JobShopVariant, evaluate_variant
-from learned_pdr import dispatch
-from learned_pdr.learned import default_weights_path, learned_dispatch, load_policy
+from cpsched.instances import evaluate
+from cpsched.instances.jobshop.generators import random_jobshop
+from cpsched.instances.jobshop.variant import JobShopVariant, evaluate_variant
+from cpsched.learned_pdr import dispatch
+from cpsched.learned_pdr.learned import default_weights_path, learned_dispatch, load_policy
 
 # seeds far from training (drawn from (seed, update, slot)) and validation (1,000,000 + i)
 HELD_OUT = [random_jobshop(n, m, 7_000_000 + i) for i, (n, m) in enumerate([(15, 15), (20, 15), (20, 20)] * 2)]

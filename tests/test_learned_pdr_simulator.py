@@ -3,11 +3,11 @@ import time
 import numpy as np
 import pytest
 
-import learned_pdr.learned as learned_module
-from instances import JobShop, evaluate, load
-from instances.errors import InputError
-from instances.generators import random_jobshop
-from learned_pdr import (
+import cpsched.learned_pdr.learned as learned_module
+from cpsched.instances import JobShop, evaluate, load
+from cpsched.instances.errors import InputError
+from cpsched.instances.jobshop.generators import random_jobshop
+from cpsched.learned_pdr import (
     FEATURES,
     RULES,
     DispatchSimulator,
@@ -17,8 +17,8 @@ from learned_pdr import (
     dispatch_within,
     parse_rule,
 )
-from learned_pdr.learned import LEARNED, DeadlinePassed, learned_dispatch
-from learned_pdr.rules import best_specs
+from cpsched.learned_pdr.learned import LEARNED, DeadlinePassed, learned_dispatch
+from cpsched.learned_pdr.rules import best_specs
 
 
 def _ragged(seed: int) -> JobShop:

@@ -3,15 +3,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from instances import InputError
-from instances.generators import random_jobshop
-from learned_pdr import dispatch
-from learned_pdr.features import FeatureScales
-from learned_pdr.learned import rollout, sample_best
-from learned_pdr.observation import Batch
-from learned_pdr.policy import Policy, log_likelihood
-from learned_pdr.simulator import DispatchSimulator
-from learned_pdr.training import (
+from cpsched.instances import InputError
+from cpsched.instances.jobshop.generators import random_jobshop
+from cpsched.learned_pdr import dispatch
+from cpsched.learned_pdr.features import FeatureScales
+from cpsched.learned_pdr.learned import rollout, sample_best
+from cpsched.learned_pdr.observation import Batch
+from cpsched.learned_pdr.policy import Policy, log_likelihood
+from cpsched.learned_pdr.simulator import DispatchSimulator
+from cpsched.learned_pdr.training import (
     TrainingConfig,
     completed_makespan,
     greedy_gap,

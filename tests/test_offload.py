@@ -8,14 +8,14 @@ import pytest
 from click.testing import CliRunner
 from ortools.sat.python import cp_model
 
-from cpmodels.offload import build, canonical
-from instances import InputError, load
-from instances.offload import OffloadPlan, OffloadProblem, evaluate, list_schedule, write_offload
-from instances.offload_profiles import OffloadOptions, offload_problem, parse_count
-from instances.pipeline_profiles import PROFILES
-from solvers.cli import main
-from solvers.methods import solve
-from solvers.offload_baselines import BASELINES, dos, zero_offload
+from cpsched.cpmodels.offload import build, canonical
+from cpsched.instances import InputError, load
+from cpsched.instances.offload.problem import OffloadPlan, OffloadProblem, evaluate, list_schedule, write_offload
+from cpsched.instances.offload.profiles import OffloadOptions, offload_problem, parse_count
+from cpsched.instances.pipeline.profiles import PROFILES
+from cpsched.solvers.cli import main
+from cpsched.solvers.methods import solve
+from cpsched.solvers.offload.baselines import BASELINES, dos, zero_offload
 
 
 def two_subgroups(free_gb: float = 10.0, resident: bool = False, **changes) -> OffloadProblem:

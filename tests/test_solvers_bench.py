@@ -9,14 +9,14 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from instances import InputError, evaluate, load
-from instances.jobshop import Schedule
-from solvers.bench import Cell, cross_product, sweep
-from solvers.bench_datasets import instance_names
-from solvers.bench_report import gap_over_time, markdown, summarize, write_csv
-from solvers.bench_store import CellRecord, ResultsDatabase
-from solvers.cli import main
-from solvers.methods import check_method
+from cpsched.instances import InputError, evaluate, load
+from cpsched.instances.jobshop.problem import Schedule
+from cpsched.solvers.bench.datasets import instance_names
+from cpsched.solvers.bench.report import gap_over_time, markdown, summarize, write_csv
+from cpsched.solvers.bench.store import CellRecord, ResultsDatabase
+from cpsched.solvers.bench.sweep import Cell, cross_product, sweep
+from cpsched.solvers.cli import main
+from cpsched.solvers.methods import check_method
 
 
 def run(*args):
@@ -147,7 +147,7 @@ def test_bench_and_report_from_the_command_line(tmp_path):
 
 def test_a_sweep_killed_with_sigkill_resumes_without_losing_or_repeating_a_cell(tmp_path):
     db = tmp_path / "kill.sqlite"
-    command = [sys.executable, "-m", "solvers.cli", "bench", "--datasets", "la21-26", "--methods", "cpsat-plain",
+    command = [sys.executable, "-m", "cpsched", "bench", "--datasets", "la21-26", "--methods", "cpsat-plain",
                "-t", "1", "-w", "1", "--db", str(db), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -177,7 +177,7 @@ def test_a_small_sweep_runs_on_a_local_ray_instance(tmp_path):
 
 def test_ctrl_c_stops_the_sweep_keeps_the_finished_cells_and_drops_the_interrupted_one(tmp_path):
     db = tmp_path / "int.sqlite"
-    command = [sys.executable, "-m", "solvers.cli", "bench", "--datasets", "la21-26", "--methods", "cpsat-plain",
+    command = [sys.executable, "-m", "cpsched", "bench", "--datasets", "la21-26", "--methods", "cpsat-plain",
                "-t", "2", "-w", "1", "--db", str(db), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

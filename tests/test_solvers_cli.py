@@ -6,7 +6,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from solvers.cli import main
+from cpsched.solvers.cli import main
 
 
 def run(*args):
@@ -98,7 +98,7 @@ def test_gantt_chart_is_written(tmp_path):
 def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
     out = tmp_path / "ta41.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "solvers.cli", "solve", "ta41", "-t", "60", "-m", method, "--output", str(out)],
+        [sys.executable, "-m", "cpsched", "solve", "ta41", "-t", "60", "-m", method, "--output", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     first_progress = process.stderr.readline()  # wait for a progress line with an incumbent: the search is on
@@ -138,13 +138,13 @@ def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
     ],
 )
 def test_option_errors_are_one_line_with_exit_code_2(args, message):
-    process = subprocess.run([sys.executable, "-m", "solvers.cli", *args], capture_output=True, text=True)
+    process = subprocess.run([sys.executable, "-m", "cpsched", *args], capture_output=True, text=True)
     assert process.returncode == 2
     assert process.stderr == message + "\n" and process.stdout == ""
 
 
 def test_help_explains_the_commands():
-    process = subprocess.run([sys.executable, "-m", "solvers.cli", "solve", "--help"], capture_output=True, text=True)
+    process = subprocess.run([sys.executable, "-m", "cpsched", "solve", "--help"], capture_output=True, text=True)
     assert process.returncode == 0
     assert "--time-limit" in process.stdout and "Ctrl-C stops the search" in process.stdout
 

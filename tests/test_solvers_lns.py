@@ -3,12 +3,12 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from instances import JobShop, evaluate, load
-from instances.generators import random_jobshop
-from learned_pdr import dispatch
-from solvers import jobshop_lns
-from solvers.jobshop_lns import lns
-from solvers.jobshop_tabu import tabu_search
+from cpsched.instances import JobShop, evaluate, load
+from cpsched.instances.jobshop.generators import random_jobshop
+from cpsched.learned_pdr import dispatch
+from cpsched.solvers.jobshop import lns as jobshop_lns
+from cpsched.solvers.jobshop.lns import lns
+from cpsched.solvers.jobshop.tabu import tabu_search
 
 
 def test_a_window_covering_the_whole_instance_solves_ft06():

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cpmodels.pipeline import build
-from instances.pipeline import Layer, PipelineProblem, Placement, Recompute, pipeline_to_json
-from instances.pipeline_schedule import evaluate
-from solvers import solve
-from solvers.cli import main
-from solvers.cpsat import Tracker, run_cpsat
-from solvers.pipeline_baselines import _dp, _stage_costs, alpa, pipedream
+from cpsched.cpmodels.pipeline import build
+from cpsched.instances.pipeline.problem import Layer, PipelineProblem, Placement, Recompute, pipeline_to_json
+from cpsched.instances.pipeline.schedule import evaluate
+from cpsched.solvers import solve
+from cpsched.solvers.cli import main
+from cpsched.solvers.cpsat import Tracker, run_cpsat
+from cpsched.solvers.pipeline.baselines import _dp, _stage_costs, alpa, pipedream
 
 
 def random_problem(rng: random.Random, kind: str) -> PipelineProblem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from solvers.provenance import checkout_commit
+from cpsched.solvers.provenance import checkout_commit
 
 
 def _git(repo: Path, *args: str) -> str:

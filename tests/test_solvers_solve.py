@@ -2,14 +2,14 @@ import time
 
 import pytest
 
-import learned_pdr.learned as learned_module
-from cpmodels.jobshop import build
-from instances import InputError, evaluate, load
-from instances.generators import seeded_instance
-from learned_pdr import RULES, dispatch
-from solvers import jobshop as jobshop_solvers
-from solvers import solve
-from solvers.cpsat import Tracker, hinted_values, objective_of, run_cpsat
+import cpsched.learned_pdr.learned as learned_module
+from cpsched.cpmodels.jobshop import build
+from cpsched.instances import InputError, evaluate, load
+from cpsched.instances.jobshop.generators import seeded_instance
+from cpsched.learned_pdr import RULES, dispatch
+from cpsched.solvers import solve
+from cpsched.solvers.cpsat import Tracker, hinted_values, objective_of, run_cpsat
+from cpsched.solvers.jobshop import recipes as jobshop_solvers
 
 
 @pytest.mark.parametrize("method", ["cpsat", "cpsat-plain"])

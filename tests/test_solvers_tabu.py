@@ -1,8 +1,8 @@
 import time
 
-from instances import evaluate, load
-from learned_pdr import RULES, best_dispatch, dispatch
-from solvers.jobshop_tabu import tabu_search
+from cpsched.instances import evaluate, load
+from cpsched.learned_pdr import RULES, best_dispatch, dispatch
+from cpsched.solvers.jobshop.tabu import tabu_search
 
 
 def test_tabu_search_finds_the_ft06_optimum_from_a_poor_start(ft06):
@@ -44,9 +44,9 @@ def test_every_rule_gives_feasible_active_and_non_delay_schedules():
 def test_compiled_moves_keep_order_heads_and_tails_exact_after_every_swap():
     import numpy as np
 
-    from instances.generators import random_jobshop
-    from solvers import tabu_kernel as kernel
-    from solvers.jobshop_graph import DisjunctiveGraph
+    from cpsched.instances.jobshop.generators import random_jobshop
+    from cpsched.solvers.jobshop import tabu_kernel as kernel
+    from cpsched.solvers.jobshop.graph import DisjunctiveGraph
 
     for problem in (load("ft10"), random_jobshop(15, 8, 4)):
         graph = DisjunctiveGraph.from_schedule(problem, dispatch(problem, "random", seed=1))

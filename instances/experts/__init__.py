@@ -1,0 +1,1 @@
+"""MoE expert placement: the problem, synthetic loads, the independent check."""

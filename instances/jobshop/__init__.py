@@ -1,0 +1,1 @@
+"""Job shops: the problem, its file formats, variants (blocking, unavailability), generators."""

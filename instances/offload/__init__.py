@@ -1,0 +1,1 @@
+"""Optimizer offload: the problem and its profiles."""

@@ -1,0 +1,1 @@
+"""The benchmark sweep: datasets, the results store, the runner, reports and plots."""

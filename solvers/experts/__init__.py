@@ -1,0 +1,1 @@
+"""MoE expert placement: the CP-SAT planner, baselines, local search and the CLI command."""

@@ -1,0 +1,1 @@
+"""Optimizer offload: the CP-SAT planner, baselines and the CLI command."""

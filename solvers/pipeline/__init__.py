@@ -1,0 +1,1 @@
+"""Pipeline-stage placement: the CP-SAT planner, baselines, the report and the CLI command."""

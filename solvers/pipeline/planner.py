@@ -1,0 +1,290 @@
+"""The pipeline-placement methods: CP-SAT (hinted with the best baseline, so never worse than it)
+and each baseline on its own. Every placement returned is checked by the simulator."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from cpsched.cpmodels.pipeline import build
+from cpsched.instances.pipeline.problem import GB, KIB, TICKS_PER_MS, PipelineProblem, Placement
+from cpsched.instances.pipeline.schedule import PipelineEvaluation, device_paths, evaluate
+from cpsched.solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
+from cpsched.solvers.pipeline.baselines import BASELINES
+from cpsched.solvers.result import Result
+
+# The master is small and re-solved a few times: symmetry detection and presolve probing cost more
+# than they save there (symmetry off: 5.1 s -> 1.7 s on the first master of llama2-70b at p = 16,
+# m = 16, a scratch measurement; probing off: `python -m benchmarks.pipeline --master-ablation`,
+# the p = 16 cases up to 1.8x faster; see docs/benchmarks.md).
+MASTER_PARAMETERS = {"symmetry_level": 0, "cp_model_probing_level": 0}
+SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
+
+
+def _ms(ticks: float | None) -> float | None:
+    return None if ticks is None else ticks / TICKS_PER_MS
+
+
+def baseline_placements(problem: PipelineProblem) -> dict[str, tuple[Placement | None, PipelineEvaluation | None]]:
+    """Every baseline's placement and its simulated evaluation (None where it has no split)."""
+    found = {}
+    for name, method in BASELINES.items():
+        placement = method(problem)
+        found[name] = (placement, None if placement is None else evaluate(problem, placement))
+    return found
+
+
+def best_baseline(baselines: dict) -> tuple[str, Placement, PipelineEvaluation] | None:
+    feasible = [(e.iteration, name, p, e) for name, (p, e) in baselines.items() if e is not None and e.feasible]
+    if not feasible:
+        return None
+    _, name, placement, evaluation = min(feasible, key=lambda row: (row[0], row[1]))
+    return name, placement, evaluation
+
+
+def spread_shards(problem: PipelineProblem, placement: Placement, extra: int, lead: int) -> Placement:
+    """`placement` with each head layer's shards spread evenly over the devices."""
+    p = problem.stages
+    shards = [[layer.shards // p + (1 if d < layer.shards % p else 0) for d in range(p)] for layer in problem.head]
+    return Placement(list(placement.boundaries), list(placement.recompute), shards, extra, lead)
+
+
+def shard_timing(problem: PipelineProblem, references: list[Placement], deadline: float) -> Placement | None:
+    """The fastest placement that fits among `references` with their shards spread evenly, under
+    every vocabulary-pass timing (see instances.pipeline_schedule) tried before `deadline`: where the
+    search with spread shards starts."""
+    best, best_time = None, None
+    for extra, lead in SHARD_TIMINGS:
+        if time.monotonic() >= deadline:
+            break
+        for reference in references:
+            candidate = spread_shards(problem, reference, extra, lead)
+            result = evaluate(problem, candidate)
+            if result.feasible and (best_time is None or result.iteration < best_time):
+                best, best_time = candidate, result.iteration
+    return best
+
+
+def infeasibility_reason(problem: PipelineProblem) -> str:
+    """Why no placement fits, in words a user can act on."""
+    t = problem.tables
+    cap = max(t.capacity_kib)
+    for i, layer in enumerate(problem.chain):
+        alone = t.weight_kib[i] + min(t.activation_kib[i], t.recompute_activation_kib[i])
+        if alone > cap:
+            fix = "allow shards" if layer.recompute else "allow shards or recompute"
+            return (f"layer {layer.name} alone needs {alone * KIB / GB:.1f} GB, the cap is "
+                    f"{cap * KIB / GB:g} GB: {fix}")
+    weights = sum(t.weight_kib) + sum(w * x.shards for w, x in zip(t.shard_weight_kib, problem.head))
+    if weights > sum(t.capacity_kib):
+        return (f"the weights and optimizer state alone need {weights * KIB / GB:.1f} GB, the devices hold "
+                f"{sum(t.capacity_kib) * KIB / GB:g} GB: use more stages, tensor parallelism or a distributed "
+                "optimizer (fewer bytes per parameter)")
+    return ("no split of the layers fits the memory caps with the activations of the microbatches in flight: "
+            "allow recompute, use fewer microbatches in flight or more stages")
+
+
+def _stage_rows(problem: PipelineProblem, placement: Placement, result: PipelineEvaluation) -> list[dict]:
+    rows = []
+    for s in range(problem.virtual_count):
+        layers = placement.stage_layers(problem, s)
+        names = [problem.layers[i].name for i in layers]
+        rows.append({
+            "stage": s, "device": s % problem.stages,
+            "layers": f"{names[0]}..{names[-1]} ({len(names)})" if len(names) > 1 else names[0],
+            "first_layer": layers[0], "layer_count": len(layers),
+            "recomputed": sum(placement.recompute[i] for i in layers),
+            "time_ms": (result.forward[s] + result.backward[s]) / TICKS_PER_MS,
+        })
+    for row in rows:
+        d = row["device"]
+        row["vocab_ms"] = result.vocab[d] / TICKS_PER_MS
+        row["shards"] = sum(r[d] for r in placement.shards)
+        row["memory_gb"] = result.peak_kib[d] * KIB / GB
+        row["percent_of_cap"] = 100 * result.peak_kib[d] / problem.tables.capacity_kib[d]
+    return rows
+
+
+def pipeline_result(problem: PipelineProblem, placement: Placement | None, method: str, status: str,
+                    started: float, baselines: dict, tracker: Tracker | None = None,
+                    bound: float | None = None, interrupted: bool = False) -> Result:
+    """A Result for `placement`, checked by the simulator, with the baselines beside it."""
+    metrics: dict = {"instance": problem.name, "size": problem.size, "interrupted": interrupted,
+                     "baselines": {name: (None if e is None else {"iteration_ms": e.iteration_ms,
+                                                                  "fits": e.feasible})
+                                   for name, (_, e) in baselines.items()}}
+    objective = None
+    if placement is not None:
+        result = evaluate(problem, placement)
+        if not result.feasible:
+            metrics["violations"] = result.violations
+            status = "infeasible" if status == "feasible" else status
+        objective = result.iteration_ms
+        metrics.update(iteration_ms=objective, bubble=result.bubble, stages=_stage_rows(problem, placement, result),
+                       peak_memory_gb=max(result.peak_kib) * KIB / GB)
+        uniform = baselines.get("megatron-uniform", (None, None))[1]
+        if uniform is not None:
+            metrics["speedup_vs_uniform"] = uniform.iteration / result.iteration
+        best = best_baseline(baselines)
+        if best is not None:
+            metrics["best_baseline"] = best[0]
+            metrics["speedup_vs_best_baseline"] = best[2].iteration / result.iteration
+    if bound is not None:
+        metrics["bound_ms"] = bound
+        if objective:
+            metrics["gap_to_bound"] = (objective - bound) / objective
+    trace = [] if tracker is None else [(t, _ms(o), _ms(b)) for t, o, b in tracker.trace]
+    return Result(status, objective, bound, placement, method, time.monotonic() - started, trace, metrics)
+
+
+def solve_baseline(problem: PipelineProblem, name: str, **_options) -> Result:
+    started = time.monotonic()
+    baselines = baseline_placements(problem)
+    placement, evaluation = baselines[name]
+    status = "feasible" if evaluation is not None and evaluation.feasible else "infeasible"
+    return pipeline_result(problem, placement, name, status, started, baselines)
+
+
+def neighbour_placements(problem: PipelineProblem, placement: Placement) -> list[Placement]:
+    """Boundaries moved by one or two layers, and one layer more or less recomputed per stage: their
+    critical paths run through each stage as a heavier or lighter bottleneck, the cuts the search
+    would otherwise find one master solve at a time."""
+    found = []
+    bounds = [*placement.boundaries, problem.head_start]
+    for s in range(1, problem.virtual_count):
+        for step in (-2, -1, 1, 2):
+            moved = bounds[s] + step
+            if bounds[s - 1] < moved < bounds[s + 1]:
+                found.append(replace(placement, boundaries=[*bounds[:s], moved, *bounds[s + 1:-1]]))
+    for s in range(problem.virtual_count):
+        layers = [i for i in placement.stage_layers(problem, s) if problem.layers[i].recompute is not None]
+        off = [i for i in layers if not placement.recompute[i]]
+        on = [i for i in layers if placement.recompute[i]]
+        for flip in ([off[0]] if off else []) + ([on[-1]] if on else []):
+            recompute = list(placement.recompute)
+            recompute[flip] = not recompute[flip]
+            found.append(replace(placement, recompute=recompute))
+    return found
+
+
+@dataclass
+class _Search:
+    """The best placement the path-cut search found, and what it proved."""
+
+    placement: Placement | None
+    iteration: int | None
+    bound: int | None
+    status: str
+    interrupted: bool = False
+
+
+def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: float, tracker: Tracker,
+                    workers: int, seed: int, known: list[PipelineEvaluation] = (),
+                    master_parameters: dict | None = None) -> _Search:
+    """Minimise the iteration time exactly, by cuts: CP-SAT solves the placement problem with the
+    iteration time bounded below by paths through the schedule (the master); the simulator runs the
+    master's placement; if it takes longer than the master thought, its critical path joins the
+    master and CP-SAT solves again. The master's optimum is a lower bound throughout; it is proved
+    optimal once the simulated time of a placement meets it."""
+    extra, lead = (hint.extra_warmup, hint.vocab_lead) if hint is not None else (0, 0)
+    built = build(problem, hint=hint, extra_warmup=extra, vocab_lead=lead, timeline=False)
+    best = _Search(None, None, None, "unknown")
+    if hint is not None:
+        result = evaluate(problem, hint)
+        best.placement, best.iteration = hint, result.iteration
+        tracker.report(objective=result.iteration)
+        for path in device_paths(problem, result):
+            built.add_path(path)
+    probes = [] if hint is None else [evaluate(problem, probe) for probe in neighbour_placements(problem, hint)]
+    for result in [*known, *probes]:
+        for path in device_paths(problem, result):
+            built.add_path(path)
+    added: set[frozenset] = set()
+    scratch = Tracker(time.monotonic())  # the master's own objective is a bound, not an iteration time
+    bound = 0
+    while True:
+        if best.placement is not None:
+            built.set_hint(problem, best.placement)
+        outcome = run_cpsat(built.model, deadline=deadline, tracker=scratch, workers=workers, seed=seed,
+                            parameters=MASTER_PARAMETERS if master_parameters is None else master_parameters)
+        best.interrupted = outcome.interrupted
+        if outcome.status == "infeasible":
+            best.status = "infeasible" if best.placement is None else best.status
+            return best
+        if outcome.bound is not None and outcome.bound > bound:
+            bound = int(outcome.bound)
+            tracker.report(bound=bound)
+        if outcome.values is None:
+            break
+        placement = built.decode(problem, outcome.values)
+        result = evaluate(problem, placement)
+        if result.feasible and (best.iteration is None or result.iteration < best.iteration):
+            best.placement, best.iteration = placement, result.iteration
+            tracker.report(objective=result.iteration)
+        if best.iteration is not None and bound >= best.iteration:
+            best.status, best.bound = "optimal", best.iteration
+            return best
+        if outcome.status != "optimal" or outcome.interrupted or time.monotonic() >= deadline:
+            break
+        neighbours = [(q, evaluate(problem, q)) for q in neighbour_placements(problem, placement)]
+        for q, r in neighbours:
+            if r.feasible and r.iteration < best.iteration:
+                best.placement, best.iteration = q, r.iteration
+                tracker.report(objective=r.iteration)
+        # the cuts: the paths of the master's placement and of its neighbours (new ones only)
+        for r in [result, *(r for _, r in neighbours)]:
+            for path in device_paths(problem, r):
+                key = frozenset(path.items())
+                if key not in added:
+                    added.add(key)
+                    built.add_path(path)
+    best.status = "feasible" if best.placement is not None else "unknown"
+    best.bound = bound or None
+    return best
+
+
+def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
+                progress: ProgressCallback | None = None, master_parameters: dict | None = None,
+                **_options) -> Result:
+    """The exact planner (path_cut_search), started from the best baseline, so never worse than it.
+    With sharded layers it also searches under the vocabulary-pass timing that suits spread shards,
+    and keeps the faster plan. `master_parameters` replaces the master's CP-SAT parameters (for
+    ablations)."""
+    started = time.monotonic()
+    deadline = started + time_limit
+    tracker = Tracker(started, None if progress is None else lambda p: progress(_in_ms(p)))
+    baselines = baseline_placements(problem)
+    best = best_baseline(baselines)
+    known = [e for _, e in baselines.values() if e is not None]
+    hints: list[Placement | None] = [None if best is None else best[1]]
+    if problem.head:
+        budget = started + time_limit / 4  # at most a quarter of the time goes to choosing the timing
+        spread = shard_timing(problem, [p for p, e in baselines.values() if p is not None], budget)
+        if spread is not None and (spread.extra_warmup, spread.vocab_lead) != (0, 0):
+            hints.append(spread)
+    searches = []
+    for number, hint in enumerate(hints):
+        share = (deadline - time.monotonic()) / (len(hints) - number)
+        same_timing = [e for e in known if hint is None or (hint.extra_warmup, hint.vocab_lead) == (0, 0)]
+        search = path_cut_search(problem, hint, time.monotonic() + share, tracker, workers, seed, same_timing,
+                                 master_parameters)
+        searches.append(search)
+        if search.interrupted:
+            break
+    found = [search for search in searches if search.placement is not None]
+    if not found:
+        status = "infeasible" if all(search.status == "infeasible" for search in searches) else "unknown"
+        result = pipeline_result(problem, None, "cpsat", status, started, baselines, tracker)
+        if status == "infeasible":
+            result.metrics["reason"] = infeasibility_reason(problem)
+        return result
+    winner = min(found, key=lambda search: search.iteration)
+    bounds = [search.bound for search in searches]  # a bound over every timing tried: the weakest
+    bound = None if None in bounds or len(searches) < len(hints) else min(bounds)
+    status = "optimal" if bound is not None and winner.iteration <= bound else "feasible"
+    return pipeline_result(problem, winner.placement, "cpsat", status, started, baselines, tracker,
+                           bound=_ms(bound), interrupted=any(search.interrupted for search in searches))
+
+
+def _in_ms(progress: Progress) -> Progress:
+    return Progress(progress.elapsed, _ms(progress.objective), _ms(progress.bound))
