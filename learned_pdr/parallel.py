@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.pool import Pool
 from typing import TypeVar
 
+from threadpoolctl import threadpool_limits
+
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 Task = TypeVar("Task")
@@ -37,6 +39,12 @@ def worker_pool(processes: int) -> Iterator[Pool | None]:
             del os.environ[name]
     with pool:
         yield pool
+
+
+def one_blas_thread():
+    """Run the enclosed work on one BLAS thread, as the workers do: a product summed by two threads
+    may round differently, and the weights must not depend on how many processes computed them."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def map_in_order(pool: Pool | None, function: Callable[[Task], Outcome], tasks: Iterable[Task]) -> list[Outcome]:

@@ -38,7 +38,7 @@ from cpsched.learned_pdr.blocking_simulator import RandomShutdowns
 from cpsched.learned_pdr.features import FeatureScales, features_for
 from cpsched.learned_pdr.learned import rollout, run_policy, sample_best
 from cpsched.learned_pdr.observation import Batch, Observation
-from cpsched.learned_pdr.parallel import map_in_order, worker_pool
+from cpsched.learned_pdr.parallel import map_in_order, one_blas_thread, worker_pool
 from cpsched.learned_pdr.policy import Policy, log_likelihood, network_module
 from cpsched.learned_pdr.simulator import DispatchSimulator
 
@@ -343,24 +343,25 @@ def train(
         if checkpoint is not None:
             save_checkpoint(checkpoint, config, state)
 
-    if not state.curve:
-        validate()
-    with worker_pool(processes) as pool:
-        while state.update < updates and not out_of_time():
-            grads = zero_gradient(state.policy)
-            tasks = [(state.policy, config, state.update, slot) for slot in range(config.instances_per_update)]
-            for instance_grads in map_in_order(pool, instance_gradient, tasks):
-                for name, value in instance_grads.items():
-                    grads[name] += value / config.instances_per_update
-            state.adam.ascend(state.policy.params, grads)
-            if config.averaging:
-                average_weights(state, config.averaging)
-            state.update += 1
-            if state.update % config.validate_every == 0 or state.update == updates:
-                validate()
-            if on_progress is not None:
-                state.seconds = seconds_before + time.monotonic() - began
-                on_progress(state)
+    with one_blas_thread():
+        if not state.curve:
+            validate()
+        with worker_pool(processes) as pool:
+            while state.update < updates and not out_of_time():
+                grads = zero_gradient(state.policy)
+                tasks = [(state.policy, config, state.update, slot) for slot in range(config.instances_per_update)]
+                for instance_grads in map_in_order(pool, instance_gradient, tasks):
+                    for name, value in instance_grads.items():
+                        grads[name] += value / config.instances_per_update
+                state.adam.ascend(state.policy.params, grads)
+                if config.averaging:
+                    average_weights(state, config.averaging)
+                state.update += 1
+                if state.update % config.validate_every == 0 or state.update == updates:
+                    validate()
+                if on_progress is not None:
+                    state.seconds = seconds_before + time.monotonic() - began
+                    on_progress(state)
     return state
 
 
