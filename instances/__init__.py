@@ -1,10 +1,16 @@
-"""Problem data: instances, readers and writers, generators and independent checkers."""
+"""Problem data: every family's instances, readers and writers, generators and independent checks.
+
+`load` reads any family's file (or a bundled job shop by name); `evaluate` checks any family's
+solution; `KINDS` is the registry of families.
+"""
 
 from cpsched.instances.catalog import BestKnown, best_known, bundled_names, family_of, load
 from cpsched.instances.errors import InputError
-from cpsched.instances.jobshop.problem import Evaluation, JobShop, Schedule, evaluate
+from cpsched.instances.families import KINDS, evaluate, kind_of
+from cpsched.instances.jobshop.problem import Evaluation, JobShop, Schedule
 
 __all__ = [
+    "KINDS",
     "BestKnown",
     "Evaluation",
     "InputError",
@@ -14,5 +20,6 @@ __all__ = [
     "bundled_names",
     "evaluate",
     "family_of",
+    "kind_of",
     "load",
 ]

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from cpsched.instances.errors import InputError
-from cpsched.instances.experts.problem import ExpertProblem, experts_from_json, read_experts_npz
+from cpsched.instances.experts.problem import ExpertProblem, read_experts_npz
+from cpsched.instances.families import KINDS
 from cpsched.instances.jobshop.formats import parse_jobshop, read_jobshop, read_json_document
 from cpsched.instances.jobshop.problem import JobShop
 from cpsched.instances.jobshop.variant import JobShopVariant, variant_from_json
-from cpsched.instances.offload.problem import OffloadProblem, offload_from_json
-from cpsched.instances.pipeline.problem import PipelineProblem, pipeline_from_json
+from cpsched.instances.offload.problem import OffloadProblem
+from cpsched.instances.pipeline.problem import PipelineProblem
 
 FAMILIES = ("abz", "dmu", "ft", "la", "orb", "swv", "ta", "yn")
 _ALIASES = {"mt06": "ft06", "mt10": "ft10", "mt20": "ft20"}
@@ -120,12 +121,10 @@ def load(name_or_path: str | Path,
         document = None
         if fmt in (None, "json") and _starts_json_object(path):
             document = read_json_document(path)
-            if isinstance(document, dict) and document.get("kind") == "pipeline":
-                return pipeline_from_json(document, str(path), path.stem)
-            if isinstance(document, dict) and document.get("kind") == "experts":
-                return experts_from_json(document, str(path), path.stem)
-            if isinstance(document, dict) and document.get("kind") == "offload":
-                return offload_from_json(document, str(path), path.stem)
+            kind = document.get("kind") if isinstance(document, dict) else None
+            for family in KINDS:
+                if kind is not None and family.document_kind == kind:
+                    return family.read_document(document, str(path), path.stem)
         if path.suffix == ".npz":
             return read_experts_npz(path)
         shop = read_jobshop(path, fmt)

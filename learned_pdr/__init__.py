@@ -1,16 +1,18 @@
 """Dispatching: the schedule-building simulator, static priority rules, and the learned rule."""
 
-from cpsched.learned_pdr.learned import learned_dispatch, learned_samples, load_policy
+from cpsched.learned_pdr.learned import learned_dispatch, load_policy
 from cpsched.learned_pdr.rules import (
-           RULES,
-           Dispatched,
-           best_dispatch,
-           dispatch,
-           dispatch_spec,
-           dispatch_within,
-           parse_rule,
+    RULES,
+    Dispatched,
+    RuleSpec,
+    best_dispatch,
+    dispatch,
+    dispatch_spec,
+    dispatch_within,
+    parse_rule,
+    parse_rule_spec,
 )
 from cpsched.learned_pdr.simulator import FEATURES, DispatchSimulator
 
-__all__ = ["FEATURES", "RULES", "DispatchSimulator", "Dispatched", "best_dispatch", "dispatch", "dispatch_spec",
-           "dispatch_within", "learned_dispatch", "learned_samples", "load_policy", "parse_rule"]
+__all__ = ["FEATURES", "RULES", "DispatchSimulator", "Dispatched", "RuleSpec", "best_dispatch", "dispatch",
+           "dispatch_spec", "dispatch_within", "learned_dispatch", "load_policy", "parse_rule", "parse_rule_spec"]

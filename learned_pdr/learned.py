@@ -199,21 +199,6 @@ LEARNED = "pdr"  # the learned rule, greedy (both directions): `--method pdr`, `
 LEARNED_SAMPLED = "pdr-sample:"  # `pdr-sample:32`: the best of 32 rollouts
 
 
-def learned_samples(spec: str) -> int | None:
-    """How many rollouts a learned-rule spec asks for (`pdr` -> 1, `pdr-sample:32` -> 32), or None
-    when `spec` does not name the learned rule."""
-    spec = spec.strip().lower()
-    if spec == LEARNED:
-        return 1
-    if not spec.startswith(LEARNED_SAMPLED):
-        return None
-    count = spec[len(LEARNED_SAMPLED):]
-    if not count.isdigit() or int(count) < 1:
-        raise InputError(f"'{spec}': the number of samples must be a whole number of at least 1, "
-                         f"as in {LEARNED_SAMPLED}32")
-    return int(count)
-
-
 def learned_dispatch(problem: JobShop | JobShopVariant, samples: int = 1, seed: int = 0,
                      weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
                      deadline: float | None = None, stop_sampling_at: float | None = None,

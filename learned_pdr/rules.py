@@ -20,10 +20,10 @@ from cpsched.instances.jobshop.variant import JobShopVariant
 from cpsched.learned_pdr.blocking_simulator import BlockingSimulator, RandomShutdowns, simulator_for
 from cpsched.learned_pdr.learned import (
     LEARNED,
+    LEARNED_SAMPLED,
     DeadlinePassed,
     default_weights_path,
     learned_dispatch,
-    learned_samples,
     planned_rollouts,
 )
 from cpsched.learned_pdr.simulator import DispatchSimulator
@@ -56,24 +56,59 @@ PREFERRED = [rule + ("" if non_delay else ":active") for non_delay in (True, Fal
              for rule in ("fdd/mwkr", "mopnr", "mwkr", "spt", "fifo", "lwkr", "lpt")]
 
 
-def parse_rule(spec: str) -> tuple[str, bool]:
-    """`mwkr` -> ("mwkr", non_delay=True); `mwkr:active` -> ("mwkr", False)."""
-    name, _, variant = spec.strip().lower().partition(":")
+@dataclass(frozen=True)
+class RuleSpec:
+    """A dispatching rule as a user names it, parsed: a static rule (`mwkr`, `spt:active`) or the
+    learned one (`pdr` greedy, `pdr-sample:32` the best of 32 rollouts). `str()` gives it back in
+    canonical spelling."""
+
+    rule: str  # a key of RULES, or LEARNED
+    non_delay: bool = True
+    samples: int | None = None  # `pdr-sample:K`: K rollouts of the learned rule; None for greedy `pdr`
+
+    @property
+    def learned(self) -> bool:
+        return self.rule == LEARNED
+
+    def __str__(self) -> str:
+        if self.learned:
+            return LEARNED if self.samples is None else f"{LEARNED_SAMPLED}{self.samples}"
+        return self.rule + ("" if self.non_delay else ":active")
+
+    @property
+    def rollouts(self) -> int:
+        """Rollouts the learned rule is asked for (1 for greedy)."""
+        return self.samples or 1
+
+
+def parse_rule_spec(spec: str | RuleSpec, *, learned: bool = True) -> RuleSpec:
+    """The one parser of rule specs (case and spaces ignored); an InputError that says what is wrong
+    and what is valid. `learned=False` admits only the static rules."""
+    if isinstance(spec, RuleSpec):
+        return spec
+    text = spec.strip().lower()
+    if learned and text == LEARNED:
+        return RuleSpec(LEARNED)
+    if learned and text.startswith(LEARNED_SAMPLED):
+        count = text[len(LEARNED_SAMPLED):]
+        if not count.isdigit() or int(count) < 1:
+            raise InputError(f"'{text}': the number of samples must be a whole number of at least 1, "
+                             f"as in {LEARNED_SAMPLED}32")
+        return RuleSpec(LEARNED, samples=int(count))
+    name, _, variant = text.partition(":")
     name = RULE_ALIASES.get(name, name)
     if name not in RULES:
         raise InputError(f"unknown dispatching rule '{spec}'; choose one of {', '.join(RULES)} "
                          f"(optionally with ':active'), or the learned rule: pdr, pdr-sample:K")
     if variant not in ("", *VARIANTS):
         raise InputError(f"unknown variant '{variant}' in rule '{spec}'; choose {' or '.join(VARIANTS)}")
-    return name, variant != "active"
+    return RuleSpec(name, non_delay=variant != "active")
 
 
-def check_spec(spec: str) -> str:
-    """A rule spec as `dispatch_spec` takes it (lower case), or an InputError saying what is wrong."""
-    spec = spec.strip().lower()
-    if learned_samples(spec) is None:
-        parse_rule(spec)
-    return spec
+def parse_rule(spec: str) -> tuple[str, bool]:
+    """A static rule spec as (name, non_delay): `mwkr` -> ("mwkr", True); `mwkr:active` -> ("mwkr", False)."""
+    parsed = parse_rule_spec(spec, learned=False)
+    return parsed.rule, parsed.non_delay
 
 
 def dispatch(problem: JobShop | JobShopVariant, rule: str = "mwkr", non_delay: bool = True, seed: int = 0,
@@ -91,20 +126,20 @@ def dispatch(problem: JobShop | JobShopVariant, rule: str = "mwkr", non_delay: b
     return sim.schedule()
 
 
-def dispatch_spec(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, weights: str | Path | None = None,
-                  shutdowns: RandomShutdowns | None = None, deadline: float | None = None,
-                  stop_sampling_at: float | None = None,
+def dispatch_spec(problem: JobShop | JobShopVariant, spec: str | RuleSpec, seed: int = 0,
+                  weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
+                  deadline: float | None = None, stop_sampling_at: float | None = None,
                   on_rollout: Callable[[Schedule, int], None] | None = None) -> Schedule:
     """The schedule of a rule spec as users write it: a static rule (`mwkr`, `spt:active`) or the
     learned one (`pdr`, `pdr-sample:32`; `weights` picks a policy file other than the shipped one).
     The learned greedy rule raises `DeadlinePassed` at `deadline`; `pdr-sample` stops sampling at
     `stop_sampling_at` and tells `on_rollout` of each rollout (see `sample_best`); static rules take
     milliseconds."""
-    samples = learned_samples(spec)
-    if samples is not None:
-        return learned_dispatch(problem, samples, seed, weights, shutdowns, deadline, stop_sampling_at, on_rollout)
-    rule, non_delay = parse_rule(spec)
-    return dispatch(problem, rule, non_delay, seed, shutdowns)
+    parsed = parse_rule_spec(spec)
+    if parsed.learned:
+        return learned_dispatch(problem, parsed.rollouts, seed, weights, shutdowns, deadline, stop_sampling_at,
+                                on_rollout)
+    return dispatch(problem, parsed.rule, parsed.non_delay, seed, shutdowns)
 
 
 @dataclass(frozen=True)
@@ -123,14 +158,15 @@ class Dispatched:
         return {"rollouts": self.rollouts, "rollouts_asked": self.asked} if self.asked > 1 else {}
 
 
-def dispatch_within(problem: JobShop | JobShopVariant, spec: str, seed: int = 0, weights: str | Path | None = None,
-                    shutdowns: RandomShutdowns | None = None, stop_sampling_at: float | None = None,
+def dispatch_within(problem: JobShop | JobShopVariant, spec: str | RuleSpec, seed: int = 0,
+                    weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
+                    stop_sampling_at: float | None = None,
                     on_improvement: Callable[[Schedule, int], None] | None = None) -> Dispatched:
     """`dispatch_spec` for a solve with a time limit: `pdr-sample` samples until `stop_sampling_at`,
     and Ctrl-C after its first schedule returns the best so far instead of losing it (Ctrl-C before
     then still raises). `on_improvement(schedule, makespan)` hears of each new best while it samples."""
-    samples = learned_samples(spec)
-    asked = 1 if samples is None else planned_rollouts(problem, samples, shutdowns)
+    parsed = parse_rule_spec(spec)
+    asked = planned_rollouts(problem, parsed.rollouts, shutdowns) if parsed.learned else 1
     best: Schedule | None = None
     best_makespan, rollouts = 0, 0
 

@@ -1,6 +1,7 @@
-"""What runs: the CP-SAT runner, each family's methods, and the command line."""
+"""What runs: `solve` and the family registry, the CP-SAT runner, each family's methods, the CLI."""
 
-from cpsched.solvers.methods import METHODS, solve
-from cpsched.solvers.result import Result
+from cpsched.solvers.family import Family, MethodSpec
+from cpsched.solvers.registry import families, family_of, solve
+from cpsched.solvers.result import Result, Status
 
-__all__ = ["METHODS", "Result", "solve"]
+__all__ = ["Family", "MethodSpec", "Result", "Status", "families", "family_of", "solve"]

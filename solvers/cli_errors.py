@@ -1,7 +1,9 @@
-"""How every cpsched command reports a user's mistake: one line on stderr, exit code 2."""
+"""How every cpsched command reports a user's mistake (one line on stderr, exit code 2), and the exit
+codes of every family: 0 solved, 1 no solution, 2 bad input, 130 interrupted with the best kept."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -11,7 +13,21 @@ import click
 
 from cpsched.instances.errors import InputError
 
+EXIT_SOLVED = 0
+EXIT_NO_SOLUTION = 1  # infeasible, or none found in the time given
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, with the best solution so far printed and written
+
+
+def writable_file(path: str | None, option: str) -> None:
+    """Fail before a long solve, not after it, when an output file cannot be written."""
+    if path is None:
+        return
+    folder = Path(path).resolve().parent
+    if Path(path).is_dir():
+        raise InputError(f"{option}: is a directory", source=path)
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"{option}: cannot write into {folder}", source=path)
 
 
 def write_text(path: str | Path, text: str) -> None:

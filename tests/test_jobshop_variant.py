@@ -12,7 +12,7 @@ from cpsched.instances.jobshop.variant import JobShopVariant, evaluate_variant, 
 from cpsched.solvers.cli import main
 from cpsched.solvers.jobshop import variant as variant_solvers
 from cpsched.solvers.jobshop.variant import Breakdown, reschedule
-from cpsched.solvers.methods import solve
+from cpsched.solvers.registry import solve
 
 # two jobs that cross: job 0 runs on machine 0 then 1, job 1 on machine 1 then 0, one time unit each
 CROSSING = JobShop.from_jobs("crossing", 2, [[(0, 1), (1, 1)], [(1, 1), (0, 1)]])

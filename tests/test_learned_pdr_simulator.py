@@ -1,3 +1,4 @@
+import re
 import time
 
 import numpy as np
@@ -11,11 +12,13 @@ from cpsched.learned_pdr import (
     FEATURES,
     RULES,
     DispatchSimulator,
+    RuleSpec,
     best_dispatch,
     dispatch,
     dispatch_spec,
     dispatch_within,
     parse_rule,
+    parse_rule_spec,
 )
 from cpsched.learned_pdr.learned import LEARNED, DeadlinePassed, learned_dispatch
 from cpsched.learned_pdr.rules import best_specs
@@ -110,6 +113,30 @@ def test_rule_specs_as_users_write_them():
         parse_rule("edd")
     ft06 = load("ft06")
     assert np.array_equal(dispatch_spec(ft06, "lpt:active").starts, dispatch(ft06, "lpt", non_delay=False).starts)
+
+
+@pytest.mark.parametrize("text, parsed, canonical", [
+    (" SPT:Active ", RuleSpec("spt", non_delay=False), "spt:active"),
+    ("fdd_mwkr", RuleSpec("fdd/mwkr"), "fdd/mwkr"),
+    ("PDR", RuleSpec("pdr"), "pdr"),
+    ("pdr-sample:1", RuleSpec("pdr", samples=1), "pdr-sample:1"),
+    ("pdr-sample:32", RuleSpec("pdr", samples=32), "pdr-sample:32"),
+])
+def test_one_parser_turns_every_rule_spec_into_a_typed_value(text, parsed, canonical):
+    assert parse_rule_spec(text) == parsed and str(parsed) == canonical
+    assert parse_rule_spec(canonical) == parsed  # the canonical spelling parses back to itself
+
+
+@pytest.mark.parametrize("text, message", [
+    ("pdr-sample:0", "'pdr-sample:0': the number of samples must be a whole number of at least 1"),
+    ("pdr-sample:x", "'pdr-sample:x': the number of samples must be a whole number of at least 1"),
+    ("spt:delay", "unknown variant 'delay' in rule 'spt:delay'; choose non-delay or active"),
+])
+def test_a_bad_rule_spec_says_what_is_wrong(text, message):
+    with pytest.raises(InputError, match=f"^{re.escape(message)}"):
+        parse_rule_spec(text)
+    with pytest.raises(InputError, match="unknown dispatching rule 'pdr'"):
+        parse_rule_spec("pdr", learned=False)  # `pdr:pdr` is no static rule
 
 
 def test_best_dispatch_past_its_deadline_still_returns_the_first_rule_s_schedule():

@@ -14,8 +14,8 @@ from cpsched.instances.offload.problem import OffloadPlan, OffloadProblem, evalu
 from cpsched.instances.offload.profiles import OffloadOptions, offload_problem, parse_count
 from cpsched.instances.pipeline.profiles import PROFILES
 from cpsched.solvers.cli import main
-from cpsched.solvers.methods import solve
 from cpsched.solvers.offload.baselines import BASELINES, dos, zero_offload
+from cpsched.solvers.registry import solve
 
 
 def two_subgroups(free_gb: float = 10.0, resident: bool = False, **changes) -> OffloadProblem:

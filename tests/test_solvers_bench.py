@@ -11,12 +11,14 @@ from click.testing import CliRunner
 
 from cpsched.instances import InputError, evaluate, load
 from cpsched.instances.jobshop.problem import Schedule
+from cpsched.learned_pdr import RuleSpec
 from cpsched.solvers.bench.datasets import instance_names
 from cpsched.solvers.bench.report import gap_over_time, markdown, summarize, write_csv
 from cpsched.solvers.bench.store import CellRecord, ResultsDatabase
 from cpsched.solvers.bench.sweep import Cell, cross_product, sweep
 from cpsched.solvers.cli import main
-from cpsched.solvers.methods import check_method
+from cpsched.solvers.family import MethodSpec
+from cpsched.solvers.jobshop.family import JOBSHOP
 
 
 def run(*args):
@@ -45,11 +47,13 @@ def test_an_unknown_dataset_is_refused_with_the_valid_forms(datasets, message):
 
 
 def test_methods_are_checked_before_anything_runs():
-    assert check_method("pdr:mwkr:active") == "pdr:mwkr:active" and check_method("pdr-sample:8") == "pdr-sample:8"
-    with pytest.raises(InputError, match=r"^unknown method 'cpsat-fast'; choose one of auto, "):
-        check_method("cpsat-fast")
+    assert JOBSHOP.parse_method("pdr:mwkr:active").label == "pdr:mwkr:active"
+    assert JOBSHOP.parse_method("pdr-sample:8") == MethodSpec("pdr-sample:8", rule=RuleSpec("pdr", samples=8))
+    with pytest.raises(InputError, match=r"^unknown method 'cpsat-fast' for job shops; choose one of auto, "):
+        JOBSHOP.parse_method("cpsat-fast")
     result = run("bench", "--datasets", "ft06", "--methods", "auto,cpsat-fast", "--db", "unused.sqlite")
-    assert result.exit_code == 2 and result.output.startswith("error: unknown method 'cpsat-fast'; choose one of")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: unknown method 'cpsat-fast' for job shops; choose one of")
     assert not os.path.exists("unused.sqlite")
 
 

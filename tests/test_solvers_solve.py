@@ -60,10 +60,10 @@ def test_a_solve_never_returns_worse_than_its_warm_start():
 
 
 def test_bad_arguments_are_input_errors(ft06):
-    unknown = "unknown method 'magic'; choose one of auto, cpsat-plain, cpsat, lns, pdr, pdr-sample:K, pdr:"
+    unknown = "unknown method 'magic' for job shops; choose one of auto, cpsat-plain, cpsat, lns, pdr, pdr-sample:K"
     with pytest.raises(InputError, match=unknown):
         solve(ft06, "magic")
-    with pytest.raises(InputError, match="time limit must be positive"):
+    with pytest.raises(InputError, match=r"^solve\(\): time_limit must be a positive number of seconds, got 0$"):
         solve(ft06, time_limit=0)
 
 

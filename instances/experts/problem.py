@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from cpsched.instances.errors import InputError
+from cpsched.instances.serialization import FromDocument, JsonSolution
 
 
 @dataclass(frozen=True, eq=False)
-class ExpertProblem:
+class ExpertProblem(FromDocument):
     """Loads [windows, layers, experts], the topology, and optionally co-activation [layers, experts,
     experts] (tokens that chose both), the current placement [layers, slots] and expert size."""
 
@@ -39,6 +41,7 @@ class ExpertProblem:
             loads = loads[None]
         object.__setattr__(self, "loads", loads.astype(np.int64))
         _check(self)
+
 
     @property
     def windows(self) -> int:
@@ -100,10 +103,11 @@ def _check(problem: ExpertProblem) -> None:
 
 
 @dataclass
-class ExpertPlacement:
+class ExpertPlacement(JsonSolution):
     """EPLB's layout: phy2log[layer, slot] is the logical expert in each physical slot (-1: empty).
     Slot s is on GPU s // slots_per_gpu."""
 
+    ARRAYS: ClassVar[dict[str, str]] = {"phy2log": "int64"}
     phy2log: np.ndarray
 
     def replicas(self, problem: ExpertProblem) -> np.ndarray:
@@ -114,7 +118,8 @@ class ExpertPlacement:
             np.add.at(counts[layer], row[row >= 0], 1)
         return counts
 
-    def to_json(self, problem: ExpertProblem) -> dict:
+    def to_document(self, problem: ExpertProblem) -> dict:
+        """The placement file in EPLB's layout (phy2log, logcnt)."""
         counts = self.replicas(problem)
         return {"kind": "experts-placement", "problem": problem.name, "phy2log": self.phy2log.tolist(),
                 "logcnt": counts.tolist(), "slots_per_gpu": problem.slots_per_gpu}
@@ -136,6 +141,11 @@ class ExpertEvaluation:
     @property
     def feasible(self) -> bool:
         return not self.violations
+
+    @property
+    def objective(self) -> float:
+        """The busiest GPU's load summed over layers: what the planner minimises first."""
+        return float(self.gpu_max.sum())
 
     def summary(self) -> dict:
         return {"imbalance": float(self.gpu_imbalance.mean()), "max_imbalance": float(self.gpu_imbalance.max()),

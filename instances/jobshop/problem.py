@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 
 from cpsched.instances.errors import InputError
+from cpsched.instances.serialization import JsonSolution
+from cpsched.instances.validation import integer
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +52,33 @@ class JobShop:
             durations=pairs[:, 1].copy(),
             job_starts=job_starts,
         )
+
+    @classmethod
+    def from_lists(cls, jobs: object, *, name: str = "jobshop", n_machines: int | None = None) -> JobShop:
+        """Build from plain Python data, validated as the file readers validate: one list per job of
+        (machine, duration) pairs in processing order; jobs may have any length and visit any subset
+        of the machines (0-based). `n_machines` defaults to the highest machine number plus one."""
+        where = "JobShop.from_lists"
+        if isinstance(jobs, (str, bytes)) or not hasattr(jobs, "__len__") or len(jobs) == 0:
+            raise InputError("jobs must be a non-empty list of jobs, each a list of (machine, duration) pairs",
+                             source=where)
+        rows = []
+        for j, job in enumerate(jobs):
+            if isinstance(job, (str, bytes)) or not hasattr(job, "__len__") or len(job) == 0:
+                raise InputError(f"jobs[{j}] must be a non-empty list of (machine, duration) pairs", source=where)
+            for k, pair in enumerate(job):
+                if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                    raise InputError(f"jobs[{j}][{k}] must be a (machine, duration) pair, got {pair!r}", source=where)
+                rows.append((integer(pair[0], f"jobs[{j}][{k}] machine", where, minimum=0),
+                             integer(pair[1], f"jobs[{j}][{k}] duration", where, minimum=0)))
+        highest = max(machine for machine, _ in rows)
+        if n_machines is None:
+            n_machines = highest + 1
+        n_machines = integer(n_machines, "n_machines", where, minimum=1)
+        if highest >= n_machines:
+            raise InputError(f"machine {highest} does not exist with n_machines={n_machines}", source=where)
+        pairs = iter(rows)
+        return cls.from_jobs(name, n_machines, [[next(pairs) for _ in job] for job in jobs])
 
     @classmethod
     def from_matrices(cls, name: str, machines: np.ndarray, durations: np.ndarray) -> JobShop:
@@ -143,12 +173,13 @@ class JobShop:
 
 
 @dataclass
-class Schedule:
+class Schedule(JsonSolution):
     """A start time for every operation (flat, in the problem's operation order)."""
 
+    ARRAYS: ClassVar[dict[str, str]] = {"starts": "int64"}
     starts: np.ndarray
 
-    def to_json(self, problem: JobShop, makespan: int | None = None) -> dict:
+    def to_document(self, problem: JobShop, makespan: int | None = None) -> dict:
         """The schedule file: the start of each operation, one list per job, plus context."""
         starts = [
             [int(s) for s in self.starts[problem.job_starts[j] : problem.job_starts[j + 1]]]
@@ -171,6 +202,11 @@ class Evaluation:
     @property
     def feasible(self) -> bool:
         return not self.violations
+
+    @property
+    def objective(self) -> int:
+        """The makespan: what every method minimises, and what its Result reports."""
+        return self.makespan
 
 
 def job_order_violations(problem: JobShop, starts: np.ndarray, ends: np.ndarray | None = None) -> list[str]:

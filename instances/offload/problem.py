@@ -27,10 +27,12 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from cpsched.instances.errors import InputError
+from cpsched.instances.serialization import FromDocument, JsonSolution
 from cpsched.instances.validation import LARGEST
 from cpsched.instances.validation import number as _number
 
@@ -42,7 +44,7 @@ RESOURCES = ("d2h", "h2d", "cpu", "gpu")
 
 
 @dataclass(frozen=True, eq=False)
-class OffloadProblem:
+class OffloadProblem(FromDocument):
     """Subgroup sizes and gradient-ready times, and the hardware.
 
     Bandwidths in GB/s (1e9 bytes), Adam throughputs in parameters per second, free memory as steps
@@ -70,6 +72,7 @@ class OffloadProblem:
         object.__setattr__(self, "ready_ms", np.asarray(self.ready_ms, dtype=np.float64))
         _check(self)
         object.__setattr__(self, "tables", OffloadTables.of(self))
+
 
     @property
     def subgroups(self) -> int:
@@ -178,14 +181,17 @@ class OffloadTables:
 
 
 @dataclass
-class OffloadPlan:
+class OffloadPlan(JsonSolution):
     """Where each subgroup updates, and the start (microseconds) of its three steps: starts[g] =
     [first transfer, update, second transfer], -1 where the path has no such step."""
 
+    ARRAYS: ClassVar[dict[str, str]] = {"starts": "int64"}
+    TUPLES: ClassVar[tuple[str, ...]] = ("modes",)
     modes: tuple[str, ...]
     starts: np.ndarray
 
-    def to_json(self, problem: OffloadProblem) -> dict:
+    def to_document(self, problem: OffloadProblem) -> dict:
+        """The plan file: each subgroup's path and step starts in milliseconds."""
         rows = []
         for g, mode in enumerate(self.modes):
             first, update, last = (int(x) for x in self.starts[g])
@@ -208,6 +214,11 @@ class OffloadEvaluation:
     @property
     def phase_ms(self) -> float:
         return self.phase / TICKS_PER_MS
+
+    @property
+    def objective(self) -> float:
+        """The update phase in milliseconds: what the planner minimises."""
+        return self.phase_ms
 
     @property
     def peak_gb(self) -> float:

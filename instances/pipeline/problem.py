@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from cpsched.instances.errors import InputError
+from cpsched.instances.serialization import FromDocument, JsonSolution
 from cpsched.instances.validation import integer, number
 
 SCHEDULES = ("1f1b", "interleaved", "gpipe")
@@ -50,7 +51,7 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class PipelineProblem:
+class PipelineProblem(FromDocument):
     """Layers in order, the pipeline (p stages, v virtual stages per device, m microbatches, schedule)
     and the devices (memory, speed, p2p bandwidth between stages)."""
 
@@ -72,6 +73,7 @@ class PipelineProblem:
         if not self.speed:
             object.__setattr__(self, "speed", (1.0,) * self.stages)
         _check_problem(self)
+
 
     @property
     def n_layers(self) -> int:
@@ -156,7 +158,7 @@ class PipelineTables:
 
 
 @dataclass
-class Placement:
+class Placement(JsonSolution):
     """Which layers each virtual stage runs, which layers recompute, and how many shards of each head
     layer each device holds.
 
@@ -177,7 +179,8 @@ class Placement:
     def counts(self, problem: PipelineProblem) -> list[int]:
         return [len(self.stage_layers(problem, s)) for s in range(problem.virtual_count)]
 
-    def to_json(self, problem: PipelineProblem) -> dict:
+    def to_document(self, problem: PipelineProblem) -> dict:
+        """The placement file: layer names per virtual stage, the recomputed ones, head shards."""
         stages = []
         for s in range(problem.virtual_count):
             layers = self.stage_layers(problem, s)

@@ -109,6 +109,11 @@ class PipelineEvaluation:
         return self.iteration / TICKS_PER_MS
 
     @property
+    def objective(self) -> float:
+        """The iteration time in milliseconds: what the planner minimises."""
+        return self.iteration_ms
+
+    @property
     def bubble(self) -> float:
         """Share of device time spent idle within the iteration."""
         return 1 - sum(self.busy) / (len(self.busy) * self.iteration) if self.iteration else 0.0

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import click
 
-from cpsched.instances import JobShop
 from cpsched.instances.errors import InputError
 from cpsched.solvers.bench.datasets import instance_names
 from cpsched.solvers.bench.plots import plot_gap_by_group, plot_gap_over_time
@@ -18,8 +17,8 @@ from cpsched.solvers.bench.report import gap, markdown, summarize, write_csv
 from cpsched.solvers.bench.store import CellRecord, ResultsDatabase
 from cpsched.solvers.bench.sweep import cross_product, sweep
 from cpsched.solvers.cli_errors import reports_input_errors
-from cpsched.solvers.gantt import require_matplotlib
-from cpsched.solvers.methods import check_method
+from cpsched.solvers.jobshop.family import JOBSHOP
+from cpsched.solvers.plotting import require_matplotlib
 
 DEFAULT_METHODS = "cpsat-plain,cpsat,auto,pdr:mwkr"
 
@@ -68,7 +67,8 @@ def bench_command(datasets, methods, time_limits, seeds, workers, jobs, backend,
       cpsched report la.sqlite --out report/
     """
     names = instance_names(datasets)
-    method_list = list(dict.fromkeys(check_method(m.strip().lower(), JobShop) for m in methods.split(",") if m.strip()))
+    parsed = (JOBSHOP.parse_method(m.strip().lower()).label for m in methods.split(",") if m.strip())
+    method_list = list(dict.fromkeys(parsed))
     if not method_list:
         raise InputError("--methods names no method")
     limits = _numbers(time_limits, "--time-limits", float, 0)

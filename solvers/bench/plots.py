@@ -9,7 +9,7 @@ import numpy as np
 
 from cpsched.solvers.bench.report import SummaryRow, gap_over_time
 from cpsched.solvers.bench.store import CellRecord
-from cpsched.solvers.gantt import require_matplotlib
+from cpsched.solvers.plotting import require_matplotlib
 
 
 def _panel_per_time_limit(limits: list[float], width: float, path: Path, draw: Callable) -> None:

@@ -21,8 +21,8 @@ import ortools
 from cpsched.instances import best_known, load
 from cpsched.instances.errors import InputError
 from cpsched.solvers.bench.store import CellKey, CellRecord, ResultsDatabase
-from cpsched.solvers.methods import solve
 from cpsched.solvers.provenance import source_commit
+from cpsched.solvers.registry import solve
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def run_cell(cell: Cell) -> CellRecord | None:
     if result.metrics.get("interrupted"):
         return None
     return CellRecord(**common, makespan=None if result.objective is None else int(result.objective),
-                      bound=result.bound, status=result.status, wall_time=round(result.wall_time, 3),
+                      bound=result.bound, status=str(result.status), wall_time=round(result.wall_time, 3),
                       finished_at=_now(), trace=[[round(t, 3), o, b] for t, o, b in result.trace],
                       schedule=None if result.solution is None else result.solution.starts.tolist())
 

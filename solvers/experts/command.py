@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -21,6 +20,7 @@ from cpsched.instances.experts.problem import (
 )
 from cpsched.solvers.cli_errors import reports_input_errors, write_text
 from cpsched.solvers.experts.baselines import contiguous
+from cpsched.solvers.family import ReportOptions
 from cpsched.solvers.result import Result
 
 COLUMNS = ("imbalance", "max_imbalance", "slot_imbalance", "internode_tokens", "migrated_bytes")
@@ -33,14 +33,14 @@ def _row(name: str, entry: dict) -> str:
             f"{'-' if following is None else f'{following:.3f}':>12}")
 
 
-def report_experts(problem: ExpertProblem, result: Result, *, as_json: bool, emit: str | None, output: str | None,
-                   plot: str | None) -> None:
+def report_experts(problem: ExpertProblem, result: Result, options: ReportOptions) -> None:
     """The plan against every baseline (imbalance = busiest GPU / mean - 1, averaged over layers),
     a key=value summary line, and the files asked for."""
+    as_json, emit, output, plot = options.as_json, options.emit, options.output, options.plot
     placement = result.solution
     if as_json:
         summary = result.summary()
-        summary["placement"] = placement.to_json(problem)
+        summary["placement"] = placement.to_document(problem)
         click.echo(json.dumps(summary))
     else:
         click.echo(f"{'plan':<16}{'imbalance':>10}{'worst':>10}{'per slot':>10}{'inter-node':>12}{'moved GB':>12}"
@@ -54,11 +54,11 @@ def report_experts(problem: ExpertProblem, result: Result, *, as_json: bool, emi
                    f"status={result.status}  seconds={result.wall_time:.2f}  method={result.method}")
     if result.status == "infeasible":
         click.echo(f"error: {problem.name}: {'; '.join(result.metrics.get('violations', []))}", err=True)
-        sys.exit(1)
+        return
     if emit == "json":
-        click.echo(json.dumps(placement.to_json(problem)))
+        click.echo(json.dumps(placement.to_document(problem)))
     if output:
-        write_text(output, json.dumps(placement.to_json(problem)) + "\n")
+        write_text(output, json.dumps(placement.to_document(problem)) + "\n")
     if plot:
         draw_loads(problem, placement, plot)
 
@@ -66,7 +66,7 @@ def report_experts(problem: ExpertProblem, result: Result, *, as_json: bool, emi
 def draw_loads(problem: ExpertProblem, placement: ExpertPlacement, path: str | Path) -> None:
     """Per-GPU load bars of the most imbalanced layer before (the current placement, else
     contiguous) and after."""
-    from cpsched.solvers.gantt import require_matplotlib
+    from cpsched.solvers.plotting import require_matplotlib
 
     plt = require_matplotlib("--plot")
     before = ExpertPlacement(np.asarray(problem.current)) if problem.current is not None else contiguous(problem)

@@ -17,7 +17,7 @@ from cpsched.instances.catalog import best_known_for
 from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import JobShop, Schedule, evaluate
 from cpsched.learned_pdr import best_dispatch, dispatch_spec, dispatch_within
-from cpsched.learned_pdr.rules import check_spec
+from cpsched.learned_pdr.rules import parse_rule_spec
 from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.jobshop.lns import lns
 from cpsched.solvers.jobshop.tabu import tabu_search
@@ -112,12 +112,12 @@ def check_memory(problem: JobShop, finish: str) -> None:
 def warm_start_spec(text: str) -> str:
     """A user's --warm-start, checked before any work: a rule spec or "best"."""
     spec = text.strip().lower()
-    if spec != "best":
-        try:
-            check_spec(spec)
-        except InputError as error:
-            raise InputError(f"{error}; --warm-start also takes 'best' (the shortest of them)") from None
-    return spec
+    if spec == "best":
+        return spec
+    try:
+        return str(parse_rule_spec(spec))
+    except InputError as error:
+        raise InputError(f"{error}; --warm-start also takes 'best' (the shortest of them)") from None
 
 
 def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int,

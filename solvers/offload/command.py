@@ -4,7 +4,6 @@ problem.json` prints for an offload problem."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -23,6 +22,7 @@ from cpsched.instances.offload.problem import (
 from cpsched.instances.offload.profiles import HBM_TBPS, PCIE_GBPS, OffloadOptions, offload_problem, parse_count
 from cpsched.instances.pipeline.profiles import PROFILES, model_shape
 from cpsched.solvers.cli_errors import reports_input_errors, write_text
+from cpsched.solvers.family import ReportOptions
 from cpsched.solvers.result import Result
 
 MAX_RUNS_SHOWN = 12
@@ -87,15 +87,15 @@ def baseline_lines(result: Result) -> str:
     return "\n".join(rows)
 
 
-def report_offload(problem: OffloadProblem, result: Result, *, as_json: bool, emit: str | None, output: str | None,
-                   plot: str | None) -> None:
+def report_offload(problem: OffloadProblem, result: Result, options: ReportOptions) -> None:
     """The plan as a table, a key=value summary line and the baselines (or JSON), and the files
     asked for."""
+    as_json, emit, output, plot = options.as_json, options.emit, options.output, options.plot
     plan = result.solution
     if as_json:
         summary = result.summary()
         if plan is not None:
-            summary["plan"] = plan.to_json(problem)
+            summary["plan"] = plan.to_document(problem)
         click.echo(json.dumps(summary))
     else:
         if plan is not None:
@@ -104,13 +104,13 @@ def report_offload(problem: OffloadProblem, result: Result, *, as_json: bool, em
         click.echo(baseline_lines(result))
     if result.status == "infeasible":
         click.echo(f"error: {problem.name}: {'; '.join(result.metrics.get('violations', []))}", err=True)
-        sys.exit(1)
+        return
     if plan is None:
-        sys.exit(1)
+        return
     if emit == "json":
-        click.echo(json.dumps(plan.to_json(problem)))
+        click.echo(json.dumps(plan.to_document(problem)))
     if output:
-        write_text(output, json.dumps(plan.to_json(problem), indent=1) + "\n")
+        write_text(output, json.dumps(plan.to_document(problem), indent=1) + "\n")
     if plot:
         draw_offload(problem, plan, plot)
 
@@ -118,7 +118,7 @@ def report_offload(problem: OffloadProblem, result: Result, *, as_json: bool, em
 def draw_offload(problem: OffloadProblem, plan: OffloadPlan, path: str | Path) -> None:
     """The four resources as rows of bars (one colour per path), and below them the optimizer state
     on the GPU against the free memory."""
-    from cpsched.solvers.gantt import require_matplotlib
+    from cpsched.solvers.plotting import require_matplotlib
 
     plt = require_matplotlib("--plot")
     tables = problem.tables

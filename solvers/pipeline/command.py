@@ -4,26 +4,26 @@ prints for a pipeline problem."""
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 
 import click
 
 from cpsched.instances.pipeline.problem import SCHEDULES, PipelineProblem, write_pipeline
 from cpsched.instances.pipeline.profiles import GPUS, PROFILES, ProfileOptions, model_shape, profile_problem
-from cpsched.solvers.cli_errors import EXIT_BAD_INPUT, reports_input_errors, write_text
+from cpsched.solvers.cli_errors import reports_input_errors, write_text
+from cpsched.solvers.family import ReportOptions
 from cpsched.solvers.pipeline.report import baseline_line, draw_timeline, megatron_arguments, stage_table, summary_line
 from cpsched.solvers.result import Result
 
 
-def report_pipeline(problem: PipelineProblem, result: Result, *, as_json: bool, emit: str | None,
-                    output: str | None, plot: str | None) -> None:
-    """Print the plan (table, summary line, baselines, or JSON), write the files asked for, and exit
-    2 when no placement fits (with the reason), 1 when none was found in time."""
+def report_pipeline(problem: PipelineProblem, result: Result, options: ReportOptions) -> None:
+    """Print the plan (table, summary line, baselines, or JSON) and write the files asked for; say
+    why when no placement fits."""
+    as_json, emit, output, plot = options.as_json, options.emit, options.output, options.plot
     placement = result.solution
     summary = result.summary()
     if placement is not None:
-        summary["placement"] = placement.to_json(problem)
+        summary["placement"] = placement.to_document(problem)
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -34,15 +34,15 @@ def report_pipeline(problem: PipelineProblem, result: Result, *, as_json: bool, 
     if result.status == "infeasible":
         reason = result.metrics.get("reason") or "; ".join(result.metrics.get("violations", []))
         click.echo(f"error: {problem.name}: no placement fits: {reason}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        return
     if placement is None:
-        sys.exit(1)
+        return
     if emit == "megatron":
         click.echo(megatron_arguments(problem, placement))
     elif emit == "json":
-        click.echo(json.dumps(placement.to_json(problem), indent=1))
+        click.echo(json.dumps(placement.to_document(problem), indent=1))
     if output:
-        write_text(output, json.dumps(placement.to_json(problem), indent=1) + "\n")
+        write_text(output, json.dumps(placement.to_document(problem), indent=1) + "\n")
     if plot:
         draw_timeline(problem, placement, plot)
 

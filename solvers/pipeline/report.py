@@ -102,7 +102,7 @@ def megatron_arguments(problem: PipelineProblem, placement: Placement) -> str:
 def draw_timeline(problem: PipelineProblem, placement: Placement, path: str | Path) -> None:
     """One row per device, a bar per forward (light), backward (dark) and vocabulary pass (grey),
     labelled by microbatch."""
-    from cpsched.solvers.gantt import require_matplotlib
+    from cpsched.solvers.plotting import require_matplotlib
 
     plt = require_matplotlib("--plot")
     result = evaluate(problem, placement)

@@ -8,23 +8,12 @@ import numpy as np
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import JobShop, Schedule
-
-
-def require_matplotlib(what: str = "--gantt"):
-    """matplotlib's pyplot (headless), or an InputError saying that `what` needs it and how to install it."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError(f"{what} needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)") from None
-    return plt
+from cpsched.solvers.plotting import require_matplotlib
 
 
 def draw_gantt(problem: JobShop, schedule: Schedule, path: str | Path, title: str = "") -> None:
     """Write the chart to `path` (the format follows the suffix: .png, .svg, .pdf)."""
-    plt = require_matplotlib()
+    plt = require_matplotlib("--gantt")
     starts = np.asarray(schedule.starts)
     makespan = problem.makespan_of(starts)
     colours = plt.get_cmap("tab20" if problem.n_jobs > 10 else "tab10")

@@ -1,0 +1,36 @@
+"""The data layer's registry: one line per problem family. `load` and `evaluate` read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cpsched.instances import experts, jobshop, offload, pipeline
+from cpsched.instances.errors import InputError
+from cpsched.instances.kind import ProblemKind
+
+KINDS: tuple[ProblemKind, ...] = (
+    jobshop.KIND,
+    jobshop.VARIANT_KIND,
+    pipeline.KIND,
+    experts.KIND,
+    offload.KIND,
+)
+
+
+def kind_of(problem: object) -> ProblemKind:
+    """The record of `problem`'s family, or an InputError naming what was given instead."""
+    for kind in KINDS:
+        if type(problem) is kind.problem_type:
+            return kind
+    names = ", ".join(kind.problem_type.__name__ for kind in KINDS)
+    raise InputError(f"problem: expected one of {names}, got {type(problem).__name__}")
+
+
+def evaluate(problem: object, solution: object) -> Any:
+    """The independent check of any family's solution (never the model's own word): an evaluation
+    with `.feasible`, `.violations` and `.objective`, the value the family minimises."""
+    kind = kind_of(problem)
+    if not isinstance(solution, kind.solution_type):
+        raise InputError(f"solution: a {kind.problem_type.__name__} takes a {kind.solution_type.__name__}, "
+                         f"got {type(solution).__name__}")
+    return kind.evaluate(problem, solution)

@@ -1,0 +1,96 @@
+"""JSON round trips of solutions: one piece of code for every family's solution dataclass."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cpsched.instances.errors import InputError
+
+
+def plain(value: Any) -> Any:
+    """`value` with numpy arrays, scalars and tuples turned into JSON's lists and numbers."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+class JsonSolution:
+    """`to_dict` / `from_dict` and `to_json` / `from_json` for a solution dataclass: what it holds and
+    nothing of its problem, so a stored Result reads back without the instance at hand.
+
+    `ARRAYS` names the fields kept as numpy arrays (with their dtype); `TUPLES` those kept as tuples.
+    """
+
+    ARRAYS: ClassVar[dict[str, str]] = {}
+    TUPLES: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict:
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: object, source: str | None = None):
+        """The solution `to_dict` wrote; an InputError naming the field for anything else."""
+        where = source or f"{cls.__name__}.from_dict"
+        if not isinstance(data, dict):
+            raise InputError(f"expected an object with the fields of {cls.__name__}, got {type(data).__name__}",
+                             source=where)
+        known = {f.name: f for f in fields(cls)}
+        for name in data:
+            if name not in known:
+                raise InputError(f"unknown field '{name}' for {cls.__name__} (fields: {', '.join(known)})",
+                                 source=where)
+        values = {}
+        for name, spec in known.items():
+            if name not in data:
+                if spec.default is MISSING and spec.default_factory is MISSING:
+                    raise InputError(f"missing field '{name}' of {cls.__name__}", source=where)
+                continue
+            value = data[name]
+            if name in cls.ARRAYS:
+                try:
+                    value = np.asarray(value, dtype=cls.ARRAYS[name])
+                except (TypeError, ValueError):
+                    raise InputError(f"field '{name}' must be a (nested) list of numbers", source=where) from None
+            elif name in cls.TUPLES:
+                if not isinstance(value, list):
+                    raise InputError(f"field '{name}' must be a list", source=where)
+                value = tuple(value)
+            values[name] = value
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str, source: str | None = None):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InputError(f"not JSON: {error}", source=source or f"{cls.__name__}.from_json") from None
+        return cls.from_dict(data, source)
+
+
+class FromDocument:
+    """`from_dict` for a problem whose family reads JSON documents: the dict is validated exactly as
+    a file of that family is (the family's `read_document`), and errors name `<Type>.from_dict`."""
+
+    @classmethod
+    def from_dict(cls, document: dict, name: str | None = None):
+        """The problem from its JSON document given as a dict (the fields of docs/formats.md)."""
+        from cpsched.instances.families import KINDS  # the registry imports every family's module
+
+        source = f"{cls.__name__}.from_dict"
+        if not isinstance(document, dict):
+            raise InputError(f"expected a dict, got {type(document).__name__}", source=source)
+        kind = next(kind for kind in KINDS if kind.problem_type is cls)
+        return kind.read_document(document, source, name or kind.name)
