@@ -36,10 +36,12 @@ class BestKnown:
 
     @property
     def size(self) -> str:
+        """`JOBSxMACHINES`, as the instance tables write it."""
         return f"{self.jobs}x{self.machines}"
 
     @property
     def closed(self) -> bool:
+        """Whether the lower and upper bounds meet (the optimum is known)."""
         return self.lower_bound == self.upper_bound
 
 
@@ -82,6 +84,7 @@ def best_known(name: str) -> BestKnown | None:
 
 
 def family_of(name: str) -> str | None:
+    """The benchmark family of a bundled instance (`ta`, `dmu`, ...), or None for any other name."""
     return bundled_names().get(_key(name))
 
 

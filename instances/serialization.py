@@ -35,9 +35,11 @@ class JsonSolution:
     TUPLES: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict:
+        """The solution's fields as JSON-ready values (arrays as nested lists)."""
         return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
     def to_json(self) -> str:
+        """`to_dict` as a JSON string."""
         return json.dumps(self.to_dict())
 
     @classmethod
@@ -73,6 +75,7 @@ class JsonSolution:
 
     @classmethod
     def from_json(cls, text: str, source: str | None = None):
+        """The solution `to_json` wrote; an InputError naming the field for anything else."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:

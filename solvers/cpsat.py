@@ -47,6 +47,7 @@ class Tracker:
         self._lock = threading.Lock()
 
     def report(self, objective: float | None = None, bound: float | None = None) -> None:
+        """Record a new incumbent or bound (when it moved) in the trace, and tell the progress callback."""
         with self._lock:
             better = objective is not None and (self.objective is None or objective < self.objective)
             tighter = bound is not None and (self.bound is None or bound > self.bound)

@@ -62,6 +62,7 @@ class Family:
 
     @property
     def name(self) -> str:
+        """The family's name, as its ProblemKind gives it (`jobshop`, `pipeline`, ...)."""
         return self.kind.name
 
     def method_names(self) -> list[str]:

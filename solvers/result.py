@@ -77,6 +77,7 @@ class Result:
                 "solution": solution}
 
     def to_json(self) -> str:
+        """`to_dict` as a JSON string."""
         return json.dumps(self.to_dict())
 
     @classmethod
@@ -109,6 +110,7 @@ class Result:
 
     @classmethod
     def from_json(cls, text: str) -> Result:
+        """The Result `to_json` wrote; an InputError for anything else."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:

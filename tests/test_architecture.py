@@ -15,7 +15,7 @@ FORBIDDEN = {
     "learned_pdr": {"solvers", "cpmodels"},
     "solvers": set(),
 }
-PROJECT_FOLDERS = (*LAYERS, "cpsched", "benchmarks", "tests", "examples")
+PROJECT_FOLDERS = (*LAYERS, "cpsched", "benchmarks", "tests", "examples", "tools")
 
 
 def imported_modules(path: Path) -> list[str]:

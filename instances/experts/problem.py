@@ -45,32 +45,40 @@ class ExpertProblem(FromDocument):
 
     @property
     def windows(self) -> int:
+        """Number of load windows (the plan is made on one, judged on the next)."""
         return self.loads.shape[0]
 
     @property
     def layers(self) -> int:
+        """Number of MoE layers."""
         return self.loads.shape[1]
 
     @property
     def experts(self) -> int:
+        """Number of logical experts per layer."""
         return self.loads.shape[2]
 
     @property
     def gpus(self) -> int:
+        """Number of GPUs, all nodes together."""
         return self.nodes * self.gpus_per_node
 
     @property
     def slots(self) -> int:
+        """Number of physical expert slots, all GPUs together."""
         return self.gpus * self.slots_per_gpu
 
     @property
     def size(self) -> str:
+        """Layers, experts and GPUs, as the summary line prints them."""
         return f"{self.layers} layers x {self.experts} experts on {self.gpus} GPUs x {self.slots_per_gpu} slots"
 
     def gpu_of_slot(self, slot: int) -> int:
+        """The GPU that holds physical slot `slot`."""
         return slot // self.slots_per_gpu
 
     def node_of_gpu(self, gpu: int) -> int:
+        """The node that holds GPU `gpu`."""
         return gpu // self.gpus_per_node
 
 
@@ -140,6 +148,7 @@ class ExpertEvaluation:
 
     @property
     def feasible(self) -> bool:
+        """True when every slot names an existing expert and every expert has a replica."""
         return not self.violations
 
     @property
@@ -148,6 +157,7 @@ class ExpertEvaluation:
         return float(self.gpu_max.sum())
 
     def summary(self) -> dict:
+        """Imbalance (mean and max over layers), and loads, tokens and bytes summed over layers, as JSON values."""
         return {"imbalance": float(self.gpu_imbalance.mean()), "max_imbalance": float(self.gpu_imbalance.max()),
                 "slot_imbalance": float(self.slot_imbalance.mean()), "max_gpu_load": int(self.gpu_max.sum()),
                 "internode_tokens": int(self.internode.sum()), "migrated_bytes": float(self.migrated_bytes.sum())}
@@ -341,6 +351,7 @@ def read_experts_npz(path: str | Path) -> ExpertProblem:
 
 
 def write_experts_json(problem: ExpertProblem) -> str:
+    """The problem's JSON file text (what `cpsched experts-generate` writes)."""
     document = {"kind": "experts", "name": problem.name, "load": problem.loads.tolist(),
                 "topology": {"nodes": problem.nodes, "gpus_per_node": problem.gpus_per_node,
                              "slots_per_gpu": problem.slots_per_gpu, "groups": problem.groups},

@@ -95,14 +95,17 @@ class JobShop:
 
     @property
     def n_jobs(self) -> int:
+        """Number of jobs."""
         return len(self.job_starts) - 1
 
     @property
     def n_operations(self) -> int:
+        """Number of operations, all jobs together."""
         return len(self.durations)
 
     @property
     def size(self) -> str:
+        """`JOBSxMACHINES`."""
         return f"{self.n_jobs}x{self.n_machines}"
 
     @cached_property
@@ -165,6 +168,7 @@ class JobShop:
         return int(max(self.job_work.max(), machine_bound))
 
     def sum_of_durations(self) -> int:
+        """Total processing time of all operations: the makespan of running them one after another."""
         return int(self.durations.sum())
 
     def makespan_of(self, starts: np.ndarray) -> int:
@@ -201,6 +205,7 @@ class Evaluation:
 
     @property
     def feasible(self) -> bool:
+        """True when no constraint is violated."""
         return not self.violations
 
     @property

@@ -51,10 +51,12 @@ class JobShopVariant:
 
     @property
     def name(self) -> str:
+        """The underlying job shop's name."""
         return self.shop.name
 
     @property
     def size(self) -> str:
+        """The underlying job shop's size, `JOBSxMACHINES`."""
         return self.shop.size
 
     @property

@@ -33,13 +33,11 @@ import numpy as np
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import FromDocument, JsonSolution
+from cpsched.instances.units import GB, MIB, TICKS_PER_MS
 from cpsched.instances.validation import LARGEST
 from cpsched.instances.validation import number as _number
 
 MODES = ("cpu", "gpu", "resident")
-TICKS_PER_MS = 1000  # integer time unit: microseconds
-MIB = 2**20  # integer memory unit
-GB = 1e9
 RESOURCES = ("d2h", "h2d", "cpu", "gpu")
 
 
@@ -76,10 +74,12 @@ class OffloadProblem(FromDocument):
 
     @property
     def subgroups(self) -> int:
+        """Number of optimizer-state subgroups."""
         return len(self.params)
 
     @property
     def size(self) -> str:
+        """Subgroups and parameters, as the summary line prints them."""
         return f"{self.subgroups} subgroups, {self.params.sum() / 1e9:.2f}B params"
 
 
@@ -134,6 +134,7 @@ class OffloadTables:
     @staticmethod
     @np.errstate(over="ignore", invalid="ignore")  # out-of-range values are reported, not warned about
     def of(problem: OffloadProblem) -> OffloadTables:
+        """The integer tables (microseconds, MiB) of `problem`."""
         params = problem.params.astype(np.float64)
 
         def whole(values: np.ndarray, what: str) -> np.ndarray:
@@ -174,9 +175,11 @@ class OffloadTables:
         return None, ("gpu", int(self.gpu_update[g])), None
 
     def lowest_free_mib(self) -> int:
+        """The least GPU memory free at any time of the phase, in MiB."""
         return int(self.capacity_mib.min())
 
     def highest_free_mib(self) -> int:
+        """The most GPU memory free at any time of the phase, in MiB."""
         return int(self.capacity_mib.max())
 
 
@@ -213,6 +216,7 @@ class OffloadEvaluation:
 
     @property
     def phase_ms(self) -> float:
+        """The update phase in milliseconds."""
         return self.phase / TICKS_PER_MS
 
     @property
@@ -222,6 +226,7 @@ class OffloadEvaluation:
 
     @property
     def peak_gb(self) -> float:
+        """The peak GPU memory of optimizer state, in GB."""
         return self.peak_mib * MIB / GB
 
 
@@ -543,6 +548,7 @@ def offload_from_json(document: dict, source: str, name: str) -> OffloadProblem:
 
 
 def offload_to_json(problem: OffloadProblem) -> dict:
+    """The problem's JSON document, as `offload_from_json` reads it."""
     memory = problem.free_memory
     return {
         "kind": "offload",
@@ -562,4 +568,5 @@ def offload_to_json(problem: OffloadProblem) -> dict:
 
 
 def write_offload(problem: OffloadProblem) -> str:
+    """The problem's JSON file text (what `cpsched offload-profile` writes)."""
     return json.dumps(offload_to_json(problem), indent=1) + "\n"

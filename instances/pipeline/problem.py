@@ -16,12 +16,10 @@ from pathlib import Path
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import FromDocument, JsonSolution
+from cpsched.instances.units import GB, KIB, TICKS_PER_MS
 from cpsched.instances.validation import integer, number
 
 SCHEDULES = ("1f1b", "interleaved", "gpipe")
-TICKS_PER_MS = 1000  # integer time unit: microseconds
-KIB = 1024  # integer memory unit
-GB = 1e9
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,7 @@ class PipelineProblem(FromDocument):
 
     @property
     def n_layers(self) -> int:
+        """Number of layers, head layers included."""
         return len(self.layers)
 
     @property
@@ -108,6 +107,7 @@ class PipelineProblem(FromDocument):
 
     @property
     def size(self) -> str:
+        """Layers, stages (and virtual stages) and microbatches, as the summary line prints them."""
         return f"{self.n_layers} layers, p={self.stages}" + (
             f" v={self.virtual_stages}" if self.virtual_stages > 1 else "") + f" m={self.microbatches}"
 
@@ -131,6 +131,7 @@ class PipelineTables:
 
     @classmethod
     def of(cls, problem: PipelineProblem) -> PipelineTables:
+        """The integer tables (microseconds, KiB) of `problem`."""
         chain, head = problem.chain, problem.head
 
         def ticks(ms: float, speed: float) -> int:
@@ -173,10 +174,12 @@ class Placement(JsonSolution):
     vocab_lead: int = 0  # with sharded layers: how many operations before its backward each V pass goes
 
     def stage_layers(self, problem: PipelineProblem, stage: int) -> range:
+        """The chain layers virtual stage `stage` runs."""
         end = self.boundaries[stage + 1] if stage + 1 < len(self.boundaries) else problem.head_start
         return range(self.boundaries[stage], end)
 
     def counts(self, problem: PipelineProblem) -> list[int]:
+        """How many chain layers each virtual stage runs."""
         return [len(self.stage_layers(problem, s)) for s in range(problem.virtual_count)]
 
     def to_document(self, problem: PipelineProblem) -> dict:
@@ -327,6 +330,7 @@ def pipeline_from_json(document: dict, source: str, name: str) -> PipelineProble
 
 
 def pipeline_to_json(problem: PipelineProblem) -> dict:
+    """The problem's JSON document, as `pipeline_from_json` reads it."""
     def layer(x: Layer) -> dict:
         entry = {"name": x.name, "kind": x.kind, "forward_ms": x.forward_ms, "backward_ms": x.backward_ms,
                  "params": x.params, "activation_bytes": x.activation_bytes, "output_bytes": x.output_bytes}
@@ -349,6 +353,7 @@ def pipeline_to_json(problem: PipelineProblem) -> dict:
 
 
 def read_pipeline(path: str | Path) -> PipelineProblem:
+    """A pipeline problem from its JSON file; an InputError naming the file and field otherwise."""
     from cpsched.instances.jobshop.formats import read_json_document
 
     document = read_json_document(path)
@@ -358,4 +363,5 @@ def read_pipeline(path: str | Path) -> PipelineProblem:
 
 
 def write_pipeline(problem: PipelineProblem) -> str:
+    """The problem's JSON file text (what `cpsched pipeline-profile` writes)."""
     return json.dumps(pipeline_to_json(problem), indent=1) + "\n"

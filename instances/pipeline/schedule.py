@@ -98,14 +98,17 @@ class PipelineEvaluation:
 
     @property
     def feasible(self) -> bool:
+        """True when the placement breaks no memory cap or rule."""
         return not self.violations
 
     @property
     def ends(self) -> dict[Op, int]:
+        """The end time (microseconds) of every operation of the timeline."""
         return {op: start + self.durations[op] for op, start in self.starts.items()}
 
     @property
     def iteration_ms(self) -> float:
+        """The iteration time in milliseconds."""
         return self.iteration / TICKS_PER_MS
 
     @property

@@ -91,6 +91,8 @@ def available_memory() -> int | None:
 
 
 def fits_in_memory(problem: JobShop, bytes_per_operation: int = MODEL_BYTES_PER_OPERATION) -> bool:
+    """Whether `bytes_per_operation` for each operation fits in 80% of the memory available now (or
+    the memory cannot be read)."""
     available = available_memory()
     return available is None or problem.n_operations * bytes_per_operation < 0.8 * available
 

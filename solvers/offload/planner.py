@@ -19,17 +19,15 @@ from cpsched.instances.offload.problem import (
     best_timing,
     evaluate,
 )
-from cpsched.solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
+from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.offload.baselines import BASELINES, BaselinePlan
 from cpsched.solvers.result import Result
+from cpsched.solvers.units import progress_in_ms, trace_in_ms
 
 RELAXATION_SHARE = 0.2  # of the time limit, at most, for the relaxation
 SEARCH_SHARE = 0.5  # the relaxation and the local search over modes together
 SPREAD_STEPS = 20  # CPU shares tried by spread_candidates
 
-
-def _ms(ticks: float | None) -> float | None:
-    return None if ticks is None else ticks / TICKS_PER_MS
 
 
 def baseline_plans(problem: OffloadProblem) -> dict[str, BaselinePlan | None]:
@@ -85,7 +83,7 @@ def offload_result(problem: OffloadProblem, plan: OffloadPlan | None, method: st
         metrics["bound_ms"] = bound / TICKS_PER_MS
         if objective:
             metrics["gap_to_bound"] = (objective - bound / TICKS_PER_MS) / objective
-    trace = [] if tracker is None else [(t, _ms(o), _ms(b)) for t, o, b in tracker.trace]
+    trace = trace_in_ms(tracker)
     return Result(status, objective, None if bound is None else bound / TICKS_PER_MS, plan, method,
                   time.monotonic() - started, trace, metrics)
 
@@ -166,7 +164,7 @@ def solve_cpsat(problem: OffloadProblem, *, time_limit: float = 60.0, workers: i
     by its phase time. The bound is the higher of the two models'. Ctrl-C keeps the best plan."""
     started = time.monotonic()
     deadline = started + time_limit
-    tracker = Tracker(started, None if progress is None else lambda p: progress(_in_ms(p)))
+    tracker = Tracker(started, progress_in_ms(progress))
     baselines = baseline_plans(problem)
     candidates = [(b.evaluation.phase, b.plan) for b in baselines.values() if b is not None]
     tracker.report(objective=min(candidates, key=lambda c: c[0])[0])  # zero-offload always fits
@@ -194,6 +192,3 @@ def solve_cpsat(problem: OffloadProblem, *, time_limit: float = 60.0, workers: i
     return offload_result(problem, built.decode(outcome.values), "cpsat", status, started, baselines, tracker,
                           bound=None if bound is None else int(bound), interrupted=outcome.interrupted)
 
-
-def _in_ms(progress: Progress) -> Progress:
-    return Progress(progress.elapsed, _ms(progress.objective), _ms(progress.bound))

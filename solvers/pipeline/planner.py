@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from cpsched.cpmodels.pipeline import build
 from cpsched.instances.pipeline.problem import GB, KIB, TICKS_PER_MS, PipelineProblem, Placement
 from cpsched.instances.pipeline.schedule import PipelineEvaluation, device_paths, evaluate
-from cpsched.solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
+from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.pipeline.baselines import BASELINES
 from cpsched.solvers.result import Result
+from cpsched.solvers.units import ms, progress_in_ms, trace_in_ms
 
 # The master is small and re-solved a few times: symmetry detection and presolve probing cost more
 # than they save there (symmetry off: 5.1 s -> 1.7 s on the first master of llama2-70b at p = 16,
@@ -20,9 +21,6 @@ from cpsched.solvers.result import Result
 MASTER_PARAMETERS = {"symmetry_level": 0, "cp_model_probing_level": 0}
 SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 
-
-def _ms(ticks: float | None) -> float | None:
-    return None if ticks is None else ticks / TICKS_PER_MS
 
 
 def baseline_placements(problem: PipelineProblem) -> dict[str, tuple[Placement | None, PipelineEvaluation | None]]:
@@ -133,7 +131,7 @@ def pipeline_result(problem: PipelineProblem, placement: Placement | None, metho
         metrics["bound_ms"] = bound
         if objective:
             metrics["gap_to_bound"] = (objective - bound) / objective
-    trace = [] if tracker is None else [(t, _ms(o), _ms(b)) for t, o, b in tracker.trace]
+    trace = trace_in_ms(tracker)
     return Result(status, objective, bound, placement, method, time.monotonic() - started, trace, metrics)
 
 
@@ -252,7 +250,7 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
     ablations)."""
     started = time.monotonic()
     deadline = started + time_limit
-    tracker = Tracker(started, None if progress is None else lambda p: progress(_in_ms(p)))
+    tracker = Tracker(started, progress_in_ms(progress))
     baselines = baseline_placements(problem)
     best = best_baseline(baselines)
     known = [e for _, e in baselines.values() if e is not None]
@@ -283,8 +281,5 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
     bound = None if None in bounds or len(searches) < len(hints) else min(bounds)
     status = "optimal" if bound is not None and winner.iteration <= bound else "feasible"
     return pipeline_result(problem, winner.placement, "cpsat", status, started, baselines, tracker,
-                           bound=_ms(bound), interrupted=any(search.interrupted for search in searches))
+                           bound=ms(bound), interrupted=any(search.interrupted for search in searches))
 
-
-def _in_ms(progress: Progress) -> Progress:
-    return Progress(progress.elapsed, _ms(progress.objective), _ms(progress.bound))
