@@ -3,7 +3,7 @@ the time + the whole model) to the large-instance recipe (`large`: dispatch + ta
 + LNS), on generated instances of growing size; with `large-half` (tabu for at most half, LNS the
 rest: how much LNS adds after tabu) and plain `lns` (dispatch + LNS) for reference. The switch point
 `AUTO_LARGE_OPERATIONS` and the large recipe's tabu share in `solvers/jobshop.py` are read off this
-table (docs/benchmarks.md).
+table (docs/notes).
 
     python -m benchmarks.auto_switch --out results/auto_switch_60s.jsonl
 """

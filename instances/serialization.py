@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, fields
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,10 +29,13 @@ class JsonSolution:
     """`to_dict` / `from_dict` and `to_json` / `from_json` for a solution dataclass: what it holds and
     nothing of its problem, so a stored Result reads back without the instance at hand.
 
-    `ARRAYS` names the fields kept as numpy arrays (with their dtype); `TUPLES` those kept as tuples.
+    `FIELDS` says what each field holds, and `from_dict` checks it as the file readers check theirs:
+    "ints" (a list of whole numbers), "ints2" (a list of such lists), "bools", "int", "strs".
+    `ARRAYS` names the fields kept as numpy int64 arrays; `TUPLES` those kept as tuples.
     """
 
-    ARRAYS: ClassVar[dict[str, str]] = {}
+    FIELDS: ClassVar[dict[str, str]] = {}
+    ARRAYS: ClassVar[tuple[str, ...]] = ()
     TUPLES: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict:
@@ -39,7 +43,7 @@ class JsonSolution:
         return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
     def to_json(self) -> str:
-        """`to_dict` as a JSON string."""
+        """`to_dict` as a JSON string (not the solution file `cpsched check` reads: see `to_document`)."""
         return json.dumps(self.to_dict())
 
     @classmethod
@@ -60,15 +64,10 @@ class JsonSolution:
                 if spec.default is MISSING and spec.default_factory is MISSING:
                     raise InputError(f"missing field '{name}' of {cls.__name__}", source=where)
                 continue
-            value = data[name]
+            value = _checked(data[name], cls.FIELDS[name], name, where)
             if name in cls.ARRAYS:
-                try:
-                    value = np.asarray(value, dtype=cls.ARRAYS[name])
-                except (TypeError, ValueError):
-                    raise InputError(f"field '{name}' must be a (nested) list of numbers", source=where) from None
+                value = np.asarray(value, dtype=np.int64)
             elif name in cls.TUPLES:
-                if not isinstance(value, list):
-                    raise InputError(f"field '{name}' must be a list", source=where)
                 value = tuple(value)
             values[name] = value
         return cls(**values)
@@ -81,6 +80,28 @@ class JsonSolution:
         except json.JSONDecodeError as error:
             raise InputError(f"not JSON: {error}", source=source or f"{cls.__name__}.from_json") from None
         return cls.from_dict(data, source)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+_CHECKS = {
+    "int": (_whole, "a whole number"),
+    "ints": (lambda v: isinstance(v, list) and all(_whole(x) for x in v), "a list of whole numbers"),
+    "ints2": (lambda v: isinstance(v, list) and all(isinstance(row, list) and all(_whole(x) for x in row) for row in v),
+              "a list of lists of whole numbers"),
+    "bools": (lambda v: isinstance(v, list) and all(isinstance(x, bool) for x in v), "a list of true/false"),
+    "strs": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
+}
+
+
+def _checked(value: object, kind: str, name: str, where: str) -> object:
+    """`value` if it holds what `kind` says, else an InputError naming the field."""
+    accepts, what = _CHECKS[kind]
+    if not accepts(value):
+        raise InputError(f"field '{name}' must be {what}, got {value!r:.60}", source=where)
+    return value
 
 
 class FromDocument:
@@ -96,4 +117,7 @@ class FromDocument:
         if not isinstance(document, dict):
             raise InputError(f"expected a dict, got {type(document).__name__}", source=source)
         kind = next(kind for kind in KINDS if kind.problem_type is cls)
+        if document.get("kind", kind.document_kind) != kind.document_kind:
+            raise InputError(f"'kind' is {document['kind']!r}; a {cls.__name__} document has \"{kind.document_kind}\"",
+                             source=source)
         return kind.read_document(document, source, name or kind.name)

@@ -46,6 +46,7 @@ class Trajectory:
     chosen: list[int] = field(default_factory=list)
 
     def stacked(self) -> Batch:
+        """The trajectory's observations as one batch, for a single pass of the network."""
         return Batch.of(self.observations, self.chosen)
 
 
@@ -128,7 +129,7 @@ def sample_best(problem: JobShop | JobShopVariant, policy: Policy, samples: int 
     ones up to `samples` in all, in the direction whose greedy schedule was shorter (ties: forward).
     Against alternating directions this is better on Taillard with all three weights measured and
     worse on Demirkol with two of them: about even, chosen before those measurements
-    (docs/benchmarks.md, `benchmarks/pdr_directions.py`).
+    (docs/notes, `benchmarks/pdr_directions.py`).
     `samples=1` is the greedy pair; `backward=False` keeps to the instance's own direction (the
     only one for blocking shops and under `shutdowns`).
 

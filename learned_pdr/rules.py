@@ -68,6 +68,7 @@ class RuleSpec:
 
     @property
     def learned(self) -> bool:
+        """Whether this names the learned rule rather than a static one."""
         return self.rule == LEARNED
 
     def __str__(self) -> str:
@@ -188,23 +189,24 @@ def dispatch_within(problem: JobShop | JobShopVariant, spec: str | RuleSpec, see
     return Dispatched(schedule, asked, max(rollouts, 1))  # a static rule makes no rollout of the network
 
 
-# A pooled-network greedy rollout costs about 6x a static rule's (docs/benchmarks.md). The learned
+# A pooled-network greedy rollout costs about 6x a static rule's (docs/notes). The learned
 # rule runs when its forward rollout should end in time; its backward one stops at the deadline.
 LEARNED_COST = 8
 
 
-def best_specs() -> list[str]:
-    """The rules `best_dispatch` tries, in order. The shipped learned rule, where installed, comes
-    second: it beats every static rule on every Taillard and Demirkol size group (docs/benchmarks.md)
-    but takes longer, so the fastest good static rule still gives the first schedule."""
+def best_specs(weights: str | Path | None = None) -> list[str]:
+    """The rules `best_dispatch` tries, in order. The learned rule (the shipped one where installed,
+    or `weights`) comes second: it beats every static rule on every Taillard and Demirkol size group
+    (docs/results.md) but takes longer, so the fastest good static rule still gives the first schedule."""
     specs = list(PREFERRED)
-    if default_weights_path().exists():
+    if weights is not None or default_weights_path().exists():
         specs.insert(1, LEARNED)
     return specs
 
 
 def best_dispatch(
-    problem: JobShop, deadline: float | None = None, on_improvement: Callable[[Schedule, int], None] | None = None
+    problem: JobShop, deadline: float | None = None, on_improvement: Callable[[Schedule, int], None] | None = None,
+    weights: str | Path | None = None,
 ) -> Schedule:
     """The shortest schedule of the deterministic rules (`best_specs`), trying the usually best
     first and stopping at `deadline` (time.monotonic()); at least one rule always runs. The learned
@@ -215,7 +217,7 @@ def best_dispatch(
     in seconds even on 1000 x 100, while the other rules still run), so a caller interrupted
     meanwhile (Ctrl-C) keeps it."""
     best, best_makespan, first_seconds = None, None, 0.0
-    for spec in best_specs():
+    for spec in best_specs(weights):
         now = time.monotonic()
         if best is not None and deadline is not None:
             if now >= deadline:
@@ -223,7 +225,7 @@ def best_dispatch(
             if spec == LEARNED and now + LEARNED_COST * first_seconds > deadline:
                 continue  # it would overrun; the static rules after it still get their turn
         try:
-            schedule = dispatch_spec(problem, spec, deadline=deadline if best is not None else None)
+            schedule = dispatch_spec(problem, spec, weights=weights, deadline=deadline if best is not None else None)
         except DeadlinePassed:
             continue  # the loop stops at the deadline's check above
         if best is None:

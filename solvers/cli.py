@@ -16,7 +16,7 @@ from cpsched.solvers.family import ReportOptions, exit_code
 from cpsched.solvers.jobshop.command import format_option, variant_options, with_variant
 from cpsched.solvers.plotting import require_matplotlib
 from cpsched.solvers.progress import ProgressLine
-from cpsched.solvers.registry import DISPATCH_OPTIONS, families, family_of, solve
+from cpsched.solvers.registry import families, family_of, refusal, solve
 
 
 class OneLineErrors(click.Group):
@@ -124,14 +124,10 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     given = {"warm_start": warm_start, "weights": weights}
     options = {name: value for name, value in given.items() if value is not None}
     spec = family.parse_method(method)
-    allowed = DISPATCH_OPTIONS if spec.rule is not None else family.options
     for name in options:
-        if name not in allowed:
-            flag = "--" + name.replace("_", "-")
-            takers = " and ".join(f.title for f in families() if name in f.options)
-            raise InputError(f"{flag} applies to the search methods, not to '{spec.label}'" if name in family.options or
-                             (family.dispatch is not None and name in DISPATCH_OPTIONS)
-                             else f"{flag} applies to {takers}, not to {family.title}")
+        reason = refusal(name, family, spec, spell=lambda keyword: "--" + keyword.replace("_", "-"))
+        if reason is not None:
+            raise InputError(reason)
     progress = contextlib.nullcontext() if quiet else ProgressLine()
     with progress:
         result = solve(problem, method, time_limit=time_limit, workers=workers, seed=seed,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from numbers import Integral, Real
+from pathlib import Path
 
 from cpsched.instances.errors import InputError
 from cpsched.solvers.cpsat import ProgressCallback
 from cpsched.solvers.experts.family import EXPERTS
-from cpsched.solvers.family import Family
+from cpsched.solvers.family import Family, MethodSpec
 from cpsched.solvers.jobshop.family import JOBSHOP, JOBSHOP_VARIANT
 from cpsched.solvers.offload.family import OFFLOAD
 from cpsched.solvers.pipeline.family import PIPELINE
@@ -53,18 +56,21 @@ def solve(
     """
     family = family_of(problem)
     spec = family.parse_method(method)
-    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not math.isfinite(time_limit) \
+    if isinstance(time_limit, bool) or not isinstance(time_limit, Real) or not math.isfinite(time_limit) \
             or time_limit <= 0:
         raise InputError(f"solve(): time_limit must be a positive number of seconds, got {time_limit!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if isinstance(workers, bool) or not isinstance(workers, Integral) or workers < 1:
         raise InputError(f"solve(): workers must be a whole number of at least 1, got {workers!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**31:
         raise InputError(f"solve(): seed must be a whole number in 0..2^31-1, got {seed!r}")
     given = {name: value for name, value in options.items() if value is not None}
-    allowed = set(DISPATCH_OPTIONS) if spec.rule is not None else set(family.options)
     for name in given:
-        if name not in allowed:
-            raise InputError(f"solve(): {refusal(name, family, spec.label)}")
+        reason = refusal(name, family, spec)
+        if reason is not None:
+            raise InputError(f"solve(): {reason}")
+    if "weights" in given and not Path(given["weights"]).is_file():
+        raise InputError(f"solve(): weights: no such file: {given['weights']}")
+    time_limit, workers, seed = float(time_limit), int(workers), int(seed)
     if spec.rule is not None:
         return family.dispatch(problem, spec.rule, spec.label, time_limit=time_limit, seed=seed, progress=progress,
                                weights=given.get("weights"))
@@ -72,12 +78,19 @@ def solve(
                                            progress=progress, **given)
 
 
-def refusal(keyword: str, family: Family, method: str) -> str:
-    """Why `keyword` is not taken here, and where it would be."""
+def refusal(keyword: str, family: Family, spec: MethodSpec, spell: Callable[[str], str] = str) -> str | None:
+    """Why `keyword` does not apply to `spec` of `family` (None when it does), and where it would;
+    `spell` writes a keyword as the caller knows it (the CLI: `--warm-start`)."""
+    allowed = DISPATCH_OPTIONS if spec.rule is not None else family.options
+    if keyword in allowed:
+        return None
+    name = spell(keyword)
+    if keyword in family.options:  # a search method's keyword, given with a dispatching rule
+        return f"{name} applies to the search methods, not to '{spec.label}'"
+    if keyword in DISPATCH_OPTIONS and family.dispatch is not None:
+        return f"{name} applies to the learned rule (pdr, pdr-sample:K), not to '{spec.label}'"
     takers = [f.title for f in FAMILIES if keyword in f.options]
-    if keyword in family.options or (keyword in DISPATCH_OPTIONS and family.dispatch is not None):
-        return f"{keyword} applies to the search methods, not to '{method}'"
     if takers:
-        return f"{keyword} does not apply to {family.title}; it applies to {' and '.join(takers)}"
+        return f"{name} does not apply to {family.title}; it applies to {' and '.join(takers)}"
     known = sorted({option for f in FAMILIES for option in f.options})
     return f"unknown keyword '{keyword}' (the families take: {', '.join(known)})"

@@ -96,17 +96,30 @@ class Result:
         except ValueError:
             raise InputError(f"status '{data['status']}' is not one of {', '.join(s.value for s in Status)}",
                              source=where) from None
+        for key in ("objective", "bound", "wall_time"):
+            value = data[key]
+            optional = value is None and key != "wall_time"
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) or optional):
+                raise InputError(f"field '{key}' must be a number, got {value!r:.40}", source=where)
+        if not isinstance(data["method"], str):
+            raise InputError(f"field 'method' must be a string, got {data['method']!r:.40}", source=where)
+        trace, metrics = data.get("trace", []), data.get("metrics", {})
+        if not isinstance(trace, list) or not all(isinstance(point, list) and len(point) == 3 for point in trace):
+            raise InputError("field 'trace' must be a list of [seconds, objective, bound]", source=where)
+        if not isinstance(metrics, dict):
+            raise InputError("field 'metrics' must be an object", source=where)
         solution = data.get("solution")
         if solution is not None:
+            if not isinstance(solution, dict):
+                raise InputError("field 'solution' must be an object with a 'type'", source=where)
             solution = dict(solution)
             name = solution.pop("type", None)
             types = {kind.solution_type.__name__: kind.solution_type for kind in KINDS}
             if name not in types:
                 raise InputError(f"solution type {name!r} is not one of {', '.join(types)}", source=where)
             solution = types[name].from_dict(solution, f"{where}: solution")
-        trace = [tuple(point) for point in data.get("trace", [])]
-        return cls(status, data["objective"], data["bound"], solution, data["method"], data["wall_time"], trace,
-                   dict(data.get("metrics", {})))
+        return cls(status, data["objective"], data["bound"], solution, data["method"], data["wall_time"],
+                   [tuple(point) for point in trace], dict(metrics))
 
     @classmethod
     def from_json(cls, text: str) -> Result:

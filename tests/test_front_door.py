@@ -107,6 +107,17 @@ def test_a_solution_from_json_names_the_bad_field():
         cpsched.Schedule.from_dict({"start": [0, 1]})
     with pytest.raises(cpsched.InputError, match=r"^Placement.from_dict: missing field 'boundaries'"):
         cpsched.Placement.from_dict({})
+    with pytest.raises(cpsched.InputError, match=r"^Schedule.from_dict: field 'starts' must be a list of whole"):
+        cpsched.Schedule.from_dict({"starts": [1.7, 2.2]})
+    with pytest.raises(cpsched.InputError, match=r"^Placement.from_dict: field 'recompute' must be a list of"):
+        cpsched.Placement.from_dict({"boundaries": [0], "recompute": 1, "shards": []})
+    with pytest.raises(cpsched.InputError, match=r"^OffloadPlan.from_dict: field 'modes' must be a list of strings"):
+        cpsched.OffloadPlan.from_dict({"modes": [1, None], "starts": [[0, 1, 2]]})
+    for bad, field in [({"solution": [1, 2]}, "solution"), ({"trace": [1]}, "trace"), ({"metrics": [1]}, "metrics"),
+                       ({"objective": "7"}, "objective")]:
+        document = {"status": "optimal", "objective": 1, "bound": 1, "method": "m", "wall_time": 0, **bad}
+        with pytest.raises(cpsched.InputError, match=rf"^Result.from_dict: field '{field}' must be"):
+            cpsched.Result.from_dict(document)
     with pytest.raises(cpsched.InputError, match=r"^Result.from_dict: solution type 'Nope'"):
         cpsched.Result.from_dict({"status": "optimal", "objective": 1, "bound": 1, "method": "m", "wall_time": 0,
                                   "solution": {"type": "Nope"}})
@@ -119,6 +130,13 @@ def test_a_keyword_of_another_family_is_refused_by_name():
     with pytest.raises(cpsched.InputError, match=r"^solve\(\): warm_start applies to the search methods, not to "
                                                  r"'pdr:mwkr'$"):
         cpsched.solve(cpsched.load("ft06"), "pdr:mwkr", warm_start="spt")
+    shop = cpsched.JobShopVariant(cpsched.load("la01"), blocking=True)
+    with pytest.raises(cpsched.InputError, match=r"^solve\(\): weights applies to the learned rule \(pdr, "
+                                                 r"pdr-sample:K\), not to 'cpsat'$"):
+        cpsched.solve(shop, "cpsat", weights="any.npz")
+    with pytest.raises(cpsched.InputError, match=r"^solve\(\): weights: no such file: missing.npz$"):
+        cpsched.solve(shop, "pdr", weights="missing.npz")
+    assert cpsched.solve(cpsched.load("ft06"), "pdr:mwkr", seed=np.int64(1), time_limit=np.float32(5)).objective
     with pytest.raises(cpsched.InputError, match=r"^solve\(\): unknown keyword 'warmstart'"):
         cpsched.solve(cpsched.load("ft06"), warmstart="spt")
     with pytest.raises(cpsched.InputError, match=r"^solve\(\): problem must be one of JobShop, .*got list$"):
@@ -143,6 +161,8 @@ def test_ml_problems_from_dicts_are_validated_as_files_are():
         cpsched.OffloadProblem.from_dict({"subgroups": []})
     with pytest.raises(cpsched.InputError, match=r"^PipelineProblem.from_dict: expected a dict, got list$"):
         cpsched.PipelineProblem.from_dict([])
+    with pytest.raises(cpsched.InputError, match=r"^ExpertProblem.from_dict: 'kind' is 'pipeline'; a ExpertProblem"):
+        cpsched.ExpertProblem.from_dict({**EXPERTS, "kind": "pipeline"})
 
 
 @pytest.mark.parametrize("jobs, message", [
@@ -151,11 +171,18 @@ def test_ml_problems_from_dicts_are_validated_as_files_are():
     ([[(0, 3)], []], r"jobs\[1\] must be a non-empty list of \(machine, duration\) pairs"),
     ([[(0, 3, 1)]], r"jobs\[0\]\[0\] must be a \(machine, duration\) pair, got \(0, 3, 1\)"),
     ([[(0, 3), (1, -2)]], r"jobs\[0\]\[1\] duration -2 is below 0"),
-    ([[(0.5, 3)]], r"jobs\[0\]\[0\] machine 0.5 is not an integer"),
+    ([[(0.5, 3)]], r"jobs\[0\]\[0\] machine 0.5 is not a whole number"),
+    ([[(0, "3")]], r"jobs\[0\]\[0\] duration '3' is not a whole number"),
+    ([[(True, 3)]], r"jobs\[0\]\[0\] machine True is not a whole number"),
 ])
 def test_from_lists_names_the_bad_entry(jobs, message):
     with pytest.raises(cpsched.InputError, match=rf"^JobShop.from_lists: {message}"):
         cpsched.JobShop.from_lists(jobs)
+
+
+def test_from_lists_takes_numpy_data():
+    shop = cpsched.JobShop.from_lists(np.array([[[0, 3], [1, 2]], [[1, 4], [0, 3]]]))
+    assert shop.size == "2x2" and shop.job(1) == [(1, 4), (0, 3)]
 
 
 def test_from_lists_refuses_a_machine_beyond_n_machines():

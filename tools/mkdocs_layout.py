@@ -10,11 +10,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("instances", "cpmodels", "solvers", "learned_pdr")
 LAYOUT = ROOT / "build" / "docs-layout" / "cpsched"
 
 
+@event_priority(100)  # before mkdocstrings reads its search paths
 def on_config(config):
     if LAYOUT.exists():
         shutil.rmtree(LAYOUT)

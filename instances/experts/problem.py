@@ -115,7 +115,8 @@ class ExpertPlacement(JsonSolution):
     """EPLB's layout: phy2log[layer, slot] is the logical expert in each physical slot (-1: empty).
     Slot s is on GPU s // slots_per_gpu."""
 
-    ARRAYS: ClassVar[dict[str, str]] = {"phy2log": "int64"}
+    FIELDS: ClassVar[dict[str, str]] = {"phy2log": "ints2"}
+    ARRAYS: ClassVar[tuple[str, ...]] = ("phy2log",)
     phy2log: np.ndarray
 
     def replicas(self, problem: ExpertProblem) -> np.ndarray:

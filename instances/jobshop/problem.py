@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
@@ -69,8 +70,11 @@ class JobShop:
             for k, pair in enumerate(job):
                 if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
                     raise InputError(f"jobs[{j}][{k}] must be a (machine, duration) pair, got {pair!r}", source=where)
-                rows.append((integer(pair[0], f"jobs[{j}][{k}] machine", where, minimum=0),
-                             integer(pair[1], f"jobs[{j}][{k}] duration", where, minimum=0)))
+                for value, what in zip(pair, ("machine", "duration")):
+                    if isinstance(value, bool) or not isinstance(value, Integral):
+                        raise InputError(f"jobs[{j}][{k}] {what} {value!r} is not a whole number", source=where)
+                rows.append((integer(int(pair[0]), f"jobs[{j}][{k}] machine", where, minimum=0),
+                             integer(int(pair[1]), f"jobs[{j}][{k}] duration", where, minimum=0)))
         highest = max(machine for machine, _ in rows)
         if n_machines is None:
             n_machines = highest + 1
@@ -180,7 +184,8 @@ class JobShop:
 class Schedule(JsonSolution):
     """A start time for every operation (flat, in the problem's operation order)."""
 
-    ARRAYS: ClassVar[dict[str, str]] = {"starts": "int64"}
+    FIELDS: ClassVar[dict[str, str]] = {"starts": "ints"}
+    ARRAYS: ClassVar[tuple[str, ...]] = ("starts",)
     starts: np.ndarray
 
     def to_document(self, problem: JobShop, makespan: int | None = None) -> dict:

@@ -4,7 +4,7 @@ Reversing every job's operations gives an instance whose schedules, mirrored in 
 of the original with the same makespan. A constructive rule run on both gets two different
 schedules for the price of two runs (bidirectional list scheduling): the learned rule's backward
 schedule is the shorter on 45 of the 80 Taillard and 39 of the 80 Demirkol instances, and keeping
-the shorter takes its mean gap on Taillard from 14.0% to 11.9% (docs/benchmarks.md).
+the shorter takes its mean gap on Taillard from 14.0% to 11.9% (docs/notes).
 """
 
 from __future__ import annotations

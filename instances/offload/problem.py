@@ -188,7 +188,8 @@ class OffloadPlan(JsonSolution):
     """Where each subgroup updates, and the start (microseconds) of its three steps: starts[g] =
     [first transfer, update, second transfer], -1 where the path has no such step."""
 
-    ARRAYS: ClassVar[dict[str, str]] = {"starts": "int64"}
+    FIELDS: ClassVar[dict[str, str]] = {"modes": "strs", "starts": "ints2"}
+    ARRAYS: ClassVar[tuple[str, ...]] = ("starts",)
     TUPLES: ClassVar[tuple[str, ...]] = ("modes",)
     modes: tuple[str, ...]
     starts: np.ndarray

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import FromDocument, JsonSolution
@@ -167,6 +168,8 @@ class Placement(JsonSolution):
     virtual stage s runs on device s % p, as Megatron's interleaved schedule places chunks.
     """
 
+    FIELDS: ClassVar[dict[str, str]] = {"boundaries": "ints", "recompute": "bools", "shards": "ints2",
+                                        "extra_warmup": "int", "vocab_lead": "int"}
     boundaries: list[int]
     recompute: list[bool]  # per chain layer
     shards: list[list[int]]  # [head layer][device]

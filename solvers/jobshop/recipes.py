@@ -63,9 +63,9 @@ RECIPES: dict[str, JobShopRecipe] = {
     "lns": JobShopRecipe(warm_start="best", finish="lns"),
 }
 # `auto` on large instances: the whole model is too big for CP-SAT to improve in time, and after
-# tabu search LNS rarely improves (docs/benchmarks.md), so tabu gets 90% of the time.
+# tabu search LNS rarely improves (docs/notes), so tabu gets 90% of the time.
 LARGE_RECIPE = JobShopRecipe(warm_start="best", local_search_share=0.9, finish="lns")
-AUTO_LARGE_OPERATIONS = 5_000  # from this many operations `auto` uses LARGE_RECIPE (docs/benchmarks.md)
+AUTO_LARGE_OPERATIONS = 5_000  # from this many operations `auto` uses LARGE_RECIPE (docs/notes)
 DISPATCH_SHARE = 0.1  # "best" tries rules for at most this share of the time limit (one always runs)
 MODEL_BYTES_PER_OPERATION = 30_000  # CP-SAT peak per operation: 1.8 GB after 30 s on 1000 x 100, plus margin
 SEARCH_BYTES_PER_OPERATION = 5_000  # dispatch, tabu and LNS peak per operation on 1000 x 100, plus margin
@@ -128,7 +128,7 @@ def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int,
     (`pdr-sample` samples until `deadline`). Each schedule is offered (with its makespan) as it
     comes, so Ctrl-C meanwhile loses none of them."""
     if spec == "best":
-        return best_dispatch(problem, deadline=deadline, on_improvement=offer)
+        return best_dispatch(problem, deadline=deadline, on_improvement=offer, weights=weights)
     schedule = dispatch_spec(problem, spec, seed, weights, stop_sampling_at=deadline, on_rollout=offer)
     offer(schedule, problem.makespan_of(schedule.starts))
     return schedule

@@ -23,7 +23,7 @@ from cpsched.learned_pdr.training import (
     train,
     trained_policy,
 )
-from cpsched.solvers.cli_errors import reports_input_errors
+from cpsched.solvers.cli_errors import EXIT_INTERRUPTED, reports_input_errors
 from cpsched.solvers.provenance import source_commit
 
 
@@ -177,3 +177,5 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     click.echo(f"wrote {out}  updates={provenance['updates']}  best_update={best['update']}  "
                f"validation_gap={100 * best['gap']:.2f}%  seconds={state.seconds:.0f}"
                + ("  (interrupted: the same command resumes)" if interrupted else ""))
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)

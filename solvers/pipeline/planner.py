@@ -17,7 +17,7 @@ from cpsched.solvers.units import ms, progress_in_ms, trace_in_ms
 # The master is small and re-solved a few times: symmetry detection and presolve probing cost more
 # than they save there (symmetry off: 5.1 s -> 1.7 s on the first master of llama2-70b at p = 16,
 # m = 16, a scratch measurement; probing off: `python -m benchmarks.pipeline --master-ablation`,
-# the p = 16 cases up to 1.8x faster; see docs/benchmarks.md).
+# the p = 16 cases up to 1.8x faster; see docs/notes).
 MASTER_PARAMETERS = {"symmetry_level": 0, "cp_model_probing_level": 0}
 SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 
