@@ -109,3 +109,13 @@ def baseline_method(family_solve: Callable[..., Result], name: str) -> Method:
         return family_solve(problem, name)
 
     return method
+
+
+def planner_family(kind: ProblemKind, title: str, heading: str, solve_cpsat: Method,
+                   solve_baseline: Callable[..., Result], baselines: Mapping[str, Any], **record: Any) -> Family:
+    """The record of an ML family: CP-SAT by default, or one of its named baselines (`heading` opens
+    its sentence of `cpsched solve --help`); `record` holds the rest (report, emits, commands)."""
+    return Family(kind=kind, title=title,
+                  methods={"cpsat": solve_cpsat, **{name: baseline_method(solve_baseline, name) for name in baselines}},
+                  default_method="cpsat",
+                  method_help=f"{heading} (default cpsat): cpsat, or one baseline: {', '.join(baselines)}.", **record)
