@@ -55,8 +55,8 @@ class Result:
         return bool(self.metrics.get("interrupted"))
 
     def summary(self) -> dict[str, Any]:
-        """Everything but the solution, as JSON-ready values."""
-        return {
+        """Everything but the solution, as JSON-ready values (numpy numbers included)."""
+        return plain({
             "status": self.status.value,
             "objective": self.objective,
             "bound": self.bound,
@@ -64,7 +64,7 @@ class Result:
             "wall_time": round(self.wall_time, 3),
             **self.metrics,
             "trace": [[round(t, 3), o, b] for t, o, b in self.trace],
-        }
+        })
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, the solution included (with its type's name), as JSON-ready values."""

@@ -217,3 +217,28 @@ def test_the_front_door_exports_documented_names():
         assert getattr(item, "__doc__", None), f"cpsched.{name} has no docstring"
     assert [family.name for family in cpsched.families()] == ["jobshop", "jobshop-variant", "pipeline", "experts",
                                                               "offload"]
+
+
+@pytest.mark.parametrize("family", ["pipeline", "experts", "offload"])
+def test_every_method_of_every_ml_family_writes_its_plan(family, tmp_path):
+    """--json, -o and --emit json for the planner and every baseline (numpy numbers in a plan once
+    crashed the writer for some baselines only)."""
+    from click.testing import CliRunner
+
+    from cpsched.instances.pipeline.problem import write_pipeline
+    from cpsched.solvers.cli import main
+
+    path = tmp_path / f"{family}.json"
+    roomy = {**OFFLOAD["hardware"], "free_memory_gb": 8.0}  # room for the all-gpu rule
+    path.write_text({"pipeline": lambda: write_pipeline(pipeline()),
+                     "experts": lambda: json.dumps({"kind": "experts", **EXPERTS}),
+                     "offload": lambda: json.dumps({"kind": "offload", **OFFLOAD, "hardware": roomy})}[family]())
+    record = next(f for f in cpsched.families() if f.name == family)
+    for method in record.methods:
+        out = tmp_path / f"{method}.out.json"
+        done = CliRunner().invoke(main, ["solve", str(path), "-m", method, "-t", "5", "-q", "--json", "-o", str(out),
+                                         "--emit", "json"])
+        assert done.exit_code == 0, (method, done.output, done.exception)
+        summary = json.loads(done.output.splitlines()[0])
+        written = json.loads(out.read_text())
+        assert summary["method"] == method and written["kind"].startswith(family.rstrip("s"))

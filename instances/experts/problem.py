@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from cpsched.instances.errors import InputError
-from cpsched.instances.serialization import FromDocument, JsonSolution
+from cpsched.instances.serialization import FromDocument, JsonSolution, plain
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,8 +130,8 @@ class ExpertPlacement(JsonSolution):
     def to_document(self, problem: ExpertProblem) -> dict:
         """The placement file in EPLB's layout (phy2log, logcnt)."""
         counts = self.replicas(problem)
-        return {"kind": "experts-placement", "problem": problem.name, "phy2log": self.phy2log.tolist(),
-                "logcnt": counts.tolist(), "slots_per_gpu": problem.slots_per_gpu}
+        return plain({"kind": "experts-placement", "problem": problem.name, "phy2log": self.phy2log.tolist(),
+                      "logcnt": counts.tolist(), "slots_per_gpu": problem.slots_per_gpu})
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from cpsched.instances.errors import InputError
-from cpsched.instances.serialization import JsonSolution
+from cpsched.instances.serialization import JsonSolution, plain
 from cpsched.instances.validation import integer
 
 
@@ -198,7 +198,7 @@ class Schedule(JsonSolution):
         if makespan is not None:
             document["makespan"] = int(makespan)
         document["starts"] = starts
-        return document
+        return plain(document)
 
 
 @dataclass

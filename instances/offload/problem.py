@@ -32,7 +32,7 @@ from typing import ClassVar
 import numpy as np
 
 from cpsched.instances.errors import InputError
-from cpsched.instances.serialization import FromDocument, JsonSolution
+from cpsched.instances.serialization import FromDocument, JsonSolution, plain
 from cpsched.instances.units import GB, MIB, TICKS_PER_MS
 from cpsched.instances.validation import LARGEST
 from cpsched.instances.validation import number as _number
@@ -202,7 +202,7 @@ class OffloadPlan(JsonSolution):
             rows.append({"subgroup": g, "mode": mode, "first_transfer_ms": None if first < 0 else first / TICKS_PER_MS,
                          "update_ms": update / TICKS_PER_MS,
                          "second_transfer_ms": None if last < 0 else last / TICKS_PER_MS})
-        return {"kind": "offload-plan", "problem": problem.name, "subgroups": rows}
+        return plain({"kind": "offload-plan", "problem": problem.name, "subgroups": rows})
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from cpsched.instances.errors import InputError
-from cpsched.instances.serialization import FromDocument, JsonSolution
+from cpsched.instances.serialization import FromDocument, JsonSolution, plain
 from cpsched.instances.units import GB, KIB, TICKS_PER_MS
 from cpsched.instances.validation import integer, number
 
@@ -198,8 +198,9 @@ class Placement(JsonSolution):
             })
         head = [{"layer": layer.name, "shards_per_device": list(self.shards[h])}
                 for h, layer in enumerate(problem.head)]
-        return {"kind": "pipeline-placement", "problem": problem.name, "boundaries": list(self.boundaries),
-                "stages": stages, "shards": head, "extra_warmup": self.extra_warmup, "vocab_lead": self.vocab_lead}
+        return plain({"kind": "pipeline-placement", "problem": problem.name, "boundaries": list(self.boundaries),
+                      "stages": stages, "shards": head, "extra_warmup": self.extra_warmup,
+                      "vocab_lead": self.vocab_lead})
 
     @classmethod
     def from_counts(cls, problem: PipelineProblem, counts: list[int], recompute: bool = False) -> Placement:
