@@ -17,13 +17,16 @@ KINDS: tuple[ProblemKind, ...] = (
 )
 
 
+BY_PROBLEM_TYPE: dict[type, ProblemKind] = {kind.problem_type: kind for kind in KINDS}
+
+
 def kind_of(problem: object) -> ProblemKind:
     """The record of `problem`'s family, or an InputError naming what was given instead."""
-    for kind in KINDS:
-        if type(problem) is kind.problem_type:
-            return kind
-    names = ", ".join(kind.problem_type.__name__ for kind in KINDS)
-    raise InputError(f"problem: expected one of {names}, got {type(problem).__name__}")
+    kind = BY_PROBLEM_TYPE.get(type(problem))
+    if kind is None:
+        names = ", ".join(cls.__name__ for cls in BY_PROBLEM_TYPE)
+        raise InputError(f"problem: expected one of {names}, got {type(problem).__name__}")
+    return kind
 
 
 def evaluate(problem: object, solution: object) -> Any:

@@ -30,13 +30,11 @@ class JsonSolution:
     nothing of its problem, so a stored Result reads back without the instance at hand.
 
     `FIELDS` says what each field holds, and `from_dict` checks it as the file readers check theirs:
-    "ints" (a list of whole numbers), "ints2" (a list of such lists), "bools", "int", "strs".
-    `ARRAYS` names the fields kept as numpy int64 arrays; `TUPLES` those kept as tuples.
+    "ints" (a list of whole numbers), "ints2" (a list of such lists), "bools", "int", "strs". A field
+    annotated `np.ndarray` is read back as an int64 array, one annotated `tuple[...]` as a tuple.
     """
 
     FIELDS: ClassVar[dict[str, str]] = {}
-    ARRAYS: ClassVar[tuple[str, ...]] = ()
-    TUPLES: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict:
         """The solution's fields as JSON-ready values (arrays as nested lists)."""
@@ -65,9 +63,10 @@ class JsonSolution:
                     raise InputError(f"missing field '{name}' of {cls.__name__}", source=where)
                 continue
             value = _checked(data[name], cls.FIELDS[name], name, where)
-            if name in cls.ARRAYS:
+            annotation = spec.type if isinstance(spec.type, str) else repr(spec.type)
+            if "ndarray" in annotation:
                 value = np.asarray(value, dtype=np.int64)
-            elif name in cls.TUPLES:
+            elif annotation.startswith("tuple"):
                 value = tuple(value)
             values[name] = value
         return cls(**values)
@@ -111,12 +110,12 @@ class FromDocument:
     @classmethod
     def from_dict(cls, document: dict, name: str | None = None):
         """The problem from its JSON document given as a dict (the fields of docs/formats.md)."""
-        from cpsched.instances.families import KINDS  # the registry imports every family's module
+        from cpsched.instances.families import BY_PROBLEM_TYPE  # the registry imports every family's module
 
         source = f"{cls.__name__}.from_dict"
         if not isinstance(document, dict):
             raise InputError(f"expected a dict, got {type(document).__name__}", source=source)
-        kind = next(kind for kind in KINDS if kind.problem_type is cls)
+        kind = BY_PROBLEM_TYPE[cls]
         if document.get("kind", kind.document_kind) != kind.document_kind:
             raise InputError(f"'kind' is {document['kind']!r}; a {cls.__name__} document has \"{kind.document_kind}\"",
                              source=source)

@@ -26,13 +26,16 @@ def families() -> tuple[Family, ...]:
     return FAMILIES
 
 
+_BY_PROBLEM_TYPE = {family.kind.problem_type: family for family in FAMILIES}
+
+
 def family_of(problem: object) -> Family:
     """The family `problem` belongs to, or an InputError naming what was given instead."""
-    for family in FAMILIES:
-        if type(problem) is family.kind.problem_type:
-            return family
-    names = ", ".join(family.kind.problem_type.__name__ for family in FAMILIES)
-    raise InputError(f"solve(): problem must be one of {names}, got {type(problem).__name__}")
+    family = _BY_PROBLEM_TYPE.get(type(problem))
+    if family is None:
+        names = ", ".join(cls.__name__ for cls in _BY_PROBLEM_TYPE)
+        raise InputError(f"solve(): problem must be one of {names}, got {type(problem).__name__}")
+    return family
 
 
 def solve(

@@ -116,7 +116,6 @@ class ExpertPlacement(JsonSolution):
     Slot s is on GPU s // slots_per_gpu."""
 
     FIELDS: ClassVar[dict[str, str]] = {"phy2log": "ints2"}
-    ARRAYS: ClassVar[tuple[str, ...]] = ("phy2log",)
     phy2log: np.ndarray
 
     def replicas(self, problem: ExpertProblem) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from cpsched.instances.errors import InputError
-from cpsched.instances.serialization import JsonSolution, plain
+from cpsched.instances.serialization import JsonSolution
 from cpsched.instances.validation import integer
 
 
@@ -185,7 +185,6 @@ class Schedule(JsonSolution):
     """A start time for every operation (flat, in the problem's operation order)."""
 
     FIELDS: ClassVar[dict[str, str]] = {"starts": "ints"}
-    ARRAYS: ClassVar[tuple[str, ...]] = ("starts",)
     starts: np.ndarray
 
     def to_document(self, problem: JobShop, makespan: int | None = None) -> dict:
@@ -198,7 +197,7 @@ class Schedule(JsonSolution):
         if makespan is not None:
             document["makespan"] = int(makespan)
         document["starts"] = starts
-        return plain(document)
+        return document
 
 
 @dataclass

@@ -189,8 +189,6 @@ class OffloadPlan(JsonSolution):
     [first transfer, update, second transfer], -1 where the path has no such step."""
 
     FIELDS: ClassVar[dict[str, str]] = {"modes": "strs", "starts": "ints2"}
-    ARRAYS: ClassVar[tuple[str, ...]] = ("starts",)
-    TUPLES: ClassVar[tuple[str, ...]] = ("modes",)
     modes: tuple[str, ...]
     starts: np.ndarray
 

@@ -17,7 +17,7 @@ from cpsched.instances.catalog import best_known_for
 from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import JobShop, Schedule, evaluate
 from cpsched.learned_pdr import best_dispatch, dispatch_spec, dispatch_within
-from cpsched.learned_pdr.rules import parse_rule_spec
+from cpsched.learned_pdr.rules import RuleSpec, parse_rule_spec
 from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.jobshop.lns import lns
 from cpsched.solvers.jobshop.tabu import tabu_search
@@ -221,7 +221,7 @@ def solve_jobshop(
     return finish(schedule, outcome.status, outcome.bound, outcome.interrupted)
 
 
-def solve_dispatch(problem: JobShop, spec: str, method: str, *, time_limit: float, seed: int,
+def solve_dispatch(problem: JobShop, spec: str | RuleSpec, method: str, *, time_limit: float, seed: int,
                    progress: ProgressCallback | None = None, weights: str | None = None) -> Result:
     """One dispatching rule, no search: the baseline every other method must beat (milliseconds for
     a static rule, two rollouts of the network for `pdr`). `pdr-sample:K` samples until

@@ -14,7 +14,7 @@ from cpsched.instances.jobshop.problem import Schedule
 from cpsched.instances.jobshop.variant import JobShopVariant, evaluate_variant, sequential_schedule
 from cpsched.learned_pdr.blocking_simulator import RandomShutdowns, dispatchable
 from cpsched.learned_pdr.learned import LEARNED, default_weights_path
-from cpsched.learned_pdr.rules import dispatch_spec, dispatch_within
+from cpsched.learned_pdr.rules import RuleSpec, dispatch_spec, dispatch_within
 from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.result import Result, checked_makespan
 
@@ -38,7 +38,7 @@ def variant_result(problem: JobShopVariant, schedule: Schedule | None, status: s
                   metrics)
 
 
-def solve_dispatch(problem: JobShopVariant, spec: str, method: str, *, time_limit: float, seed: int = 0,
+def solve_dispatch(problem: JobShopVariant, spec: str | RuleSpec, method: str, *, time_limit: float, seed: int = 0,
                    progress: ProgressCallback | None = None, weights: str | None = None) -> Result:
     """One dispatching rule on the blocking simulator; with a shutdown probability, machines stop at
     random (seeded by `seed`) as the rule goes, and the schedule is checked against the shutdowns that
