@@ -35,7 +35,9 @@ class PipelineModel:
     vocab_lead: int
     forward: list[cp_model.IntVar]  # per virtual stage
     backward: list[cp_model.IntVar]
-    vocab: list[cp_model.IntVar]  # per device
+    vocab_forward: list[cp_model.IntVar]  # per device: pass S
+    vocab_backward: list[cp_model.IntVar]  # per device: pass T
+    sync: cp_model.IntVar  # the all-reduce between S and T, for the number of devices holding shards
     boundary: list  # per virtual stage but the last: p2p time after it (an int or an expression)
     has_shards: list[cp_model.IntVar]  # per device
     head_comm: int
@@ -45,6 +47,7 @@ class PipelineModel:
     orders: list[list[Op]]
     first: list  # per virtual stage and one more: index of its first layer (the last one is L)
     prefix_reads: list[tuple[cp_model.IntVar, list[int], int]]
+    shard_reads: list[tuple[cp_model.IntVar, list[int], int, int]]  # var == table[shards of head h on device d]
 
     def set_hint(self, problem: PipelineProblem, placement: Placement) -> None:
         """Hint every variable with `placement` and its simulated schedule (a complete hint, so the
@@ -60,19 +63,32 @@ class PipelineModel:
         under any placement; a path through a p2p edge to a device's shards holds only while that
         device has shards."""
         terms, needs = [], []
-        for (kind, index), count in path.items():
+        for key, count in path.items():
+            kind, index = key[0], key[1]
             if kind == "F":
                 terms.append(count * self.forward[index])
             elif kind == "B":
                 terms.append(count * self.backward[index])
-            elif kind == "V":
-                terms.append(count * self.vocab[index])
+            elif kind == "S":
+                terms.append(count * self.vocab_forward[index])
+            elif kind == "T":
+                terms.append(count * self.vocab_backward[index])
             elif kind == "boundary":
                 terms.append(count * self.boundary[index])
             elif kind == "head":
                 terms.append(count * self.head_comm)
                 needs.append(self.has_shards[index])
-        self.model.Add(self.makespan >= sum(terms)).OnlyEnforceIf(needs)
+            elif kind == "sync":
+                terms.append(count * self.sync)
+                needs += [self.has_shards[index], self.has_shards[key[2]]]
+        self.model.Add(self.makespan >= sum(terms)).OnlyEnforceIf(sorted(set(needs), key=lambda v: v.Index()))
+
+    def keep_shards_on(self, device: int) -> None:
+        """Every shard on `device` (no vocabulary parallelism)."""
+        for row in self.shards:
+            for d, var in enumerate(row):
+                if d != device:
+                    self.model.Add(var == 0)
 
     def decode(self, problem: PipelineProblem, values: np.ndarray) -> Placement:
         def value(var: cp_model.IntVar) -> int:
@@ -80,6 +96,7 @@ class PipelineModel:
 
         stage_of = {layer: stage for (layer, stage), var in self.in_stage.items() if value(var)}
         boundaries = [layer for layer in sorted(stage_of) if layer == 0 or stage_of[layer] != stage_of[layer - 1]]
+        boundaries += [problem.head_start] * (problem.virtual_count - len(boundaries))  # an empty last stage
         recompute = [False] * problem.head_start
         taken: Counter = Counter()
         for layer in sorted(stage_of):  # in each stage, the first layers of each class recompute
@@ -95,7 +112,9 @@ def _loose_horizon(problem: PipelineProblem) -> int:
     t = problem.tables
     slowest = max(range(problem.stages), key=lambda d: sum(t.forward[d]) + sum(t.backward[d]))
     work = (sum(t.forward[slowest]) + sum(t.backward[slowest]) + sum(t.recompute_extra[slowest])
-            + max(sum(row) for row in t.shard_time) * max((x.shards for x in problem.head), default=0)
+            + max(sum(row[-1] for row in a) + sum(row[-1] for row in b) for a, b in zip(t.shard_forward,
+                                                                                        t.shard_backward))
+            + max(t.sync)
             + sum(t.comm_after) * 2)
     return work * problem.microbatches * problem.virtual_stages * 2 + 1
 
@@ -119,8 +138,11 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         horizon = hinted if horizon is None else min(horizon, hinted)
     horizon = horizon if horizon is not None else _loose_horizon(problem)
 
-    # layer k in virtual stage s: contiguous blocks, stage s only for layers s .. L - S + s
-    x = {(k, s): model.NewBoolVar(f"x{k}_{s}") for k in range(L) for s in range(max(0, S - L + k), min(k, S - 1) + 1)}
+    # layer k in virtual stage s: contiguous blocks, stage s only for layers s .. L - S + s (one more
+    # with shards: the last stage may hold only shards)
+    e = 1 if problem.head else 0
+    x = {(k, s): model.NewBoolVar(f"x{k}_{s}")
+         for k in range(L) for s in range(max(0, S - L + k - e), min(k, S - 1) + 1)}
     index = []
     for k in range(L):
         row = [(s, var) for (kk, s), var in x.items() if kk == k]
@@ -178,7 +200,7 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
     first = [model.NewConstant(0)]
     prefix_reads: list[tuple[cp_model.IntVar, list[int], int]] = []  # var == table[first layer of stage]
     for s in range(1, S):
-        first.append(model.NewIntVar(s, L - S + s, f"first{s}"))
+        first.append(model.NewIntVar(s, L - S + s + e, f"first{s}"))
         model.Add(first[s] == sum(var for (k, r), var in x.items() if r < s))
         model.Add(first[s] > first[s - 1])
     first.append(model.NewConstant(L))
@@ -198,7 +220,8 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
     shards = [[model.NewIntVar(0, layer.shards, f"z{h}_{d}") for d in range(p)] for h, layer in enumerate(head)]
     for h, layer in enumerate(head):
         model.Add(sum(shards[h]) == layer.shards)
-    has_shards, vocab = [], []
+    has_shards, vocab_s, vocab_t = [], [], []
+    shard_reads: list[tuple[cp_model.IntVar, list[int], int, int]] = []
     for d in range(p):
         has = model.NewBoolVar(f"has{d}")
         count = sum(shards[h][d] for h in range(len(head)))
@@ -208,9 +231,25 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         else:
             model.Add(has == 0)
         has_shards.append(has)
-        v = model.NewIntVar(0, horizon, f"V{d}")
-        model.Add(v == sum(t.shard_time[d][h] * shards[h][d] for h in range(len(head))))
-        vocab.append(v)
+        for name, table, passes in (("S", t.shard_forward, vocab_s), ("T", t.shard_backward, vocab_t)):
+            parts = []
+            for h in range(len(head)):  # the time of k shards, read from its table
+                part = model.NewIntVar(0, max(table[d][h]), f"{name}{h}_{d}")
+                model.AddElement(shards[h][d], table[d][h], part)
+                parts.append(part)
+                shard_reads.append((part, table[d][h], h, d))
+            var = model.NewIntVar(0, horizon, f"{name}{d}")
+            model.Add(var == sum(parts))
+            passes.append(var)
+    shard_kib = [[model.NewIntVar(0, t.shard_kib[h][-1], f"m{h}_{d}") for d in range(p)] for h in range(len(head))]
+    for h in range(len(head)):
+        for d in range(p):
+            model.AddElement(shards[h][d], t.shard_kib[h], shard_kib[h][d])
+            shard_reads.append((shard_kib[h][d], t.shard_kib[h], h, d))
+    sync = model.NewIntVar(0, max(t.sync), "sync")
+    model.AddElement(sum(has_shards), t.sync, sync)
+    if e:  # an empty last stage: its device holds shards
+        model.Add(first[S - 1] <= L - 1).OnlyEnforceIf(has_shards[(S - 1) % p].Not())
 
     # p2p time between virtual stage s and s + 1: the output of the last layer of s
     boundary = []
@@ -219,24 +258,31 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         if s % p == (s + 1) % p:
             boundary.append(0)
             continue
-        costs = {t.comm_after[k] for k in range(L - 1) if (k, s) in x and (k + 1, s + 1) in x}
+        # the layers that may end stage s, and what says so: the next layer opens stage s + 1, or
+        # the chain's last layer ends stage S - 2 before an empty last stage
+        ends = {k: [x[k, s], x[k + 1, s + 1]] for k in range(L - 1) if (k, s) in x and (k + 1, s + 1) in x}
+        if e and s == S - 2 and (L - 1, s) in x:
+            ends[L - 1] = [x[L - 1, s]]
+        costs = {t.comm_after[k] for k in ends}
         if len(costs) <= 1:
             boundary.append(costs.pop() if costs else 0)
             continue
         terms = []
-        for k in range(L - 1):
-            if (k, s) in x and (k + 1, s + 1) in x and t.comm_after[k]:
+        for k, conditions in ends.items():
+            if t.comm_after[k] and len(conditions) == 1:
+                terms.append(t.comm_after[k] * conditions[0])
+            elif t.comm_after[k]:
                 last = last_layer[k, s] = model.NewBoolVar(f"last{k}_{s}")
-                model.AddBoolAnd([x[k, s], x[k + 1, s + 1]]).OnlyEnforceIf(last)
-                model.AddBoolOr([x[k, s].Not(), x[k + 1, s + 1].Not(), last])
+                model.AddBoolAnd(conditions).OnlyEnforceIf(last)
+                model.AddBoolOr([*(c.Not() for c in conditions), last])
                 terms.append(t.comm_after[k] * last)
         boundary.append(sum(terms))
 
     graph = schedule_graph(problem, extra_warmup, vocab_lead)
     orders = graph.orders
     makespan = model.NewIntVar(0, horizon, "iteration")
-    start = _timeline(problem, model, orders, forward, backward, vocab, boundary, has_shards, makespan,
-                      horizon) if timeline else {}
+    start = _timeline(problem, model, orders, forward, backward, vocab_s, vocab_t, sync, boundary, has_shards,
+                      makespan, horizon) if timeline else {}
 
     if problem.virtual_stages == 1:
         # Redundant paths that tie the makespan to the placement directly (a stronger relaxation): the
@@ -244,7 +290,7 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         # backward returns to device 0.
         for d in range(p):
             before = sum(forward[s] + backward[s] + 2 * boundary[s] for s in range(d))
-            model.Add(makespan >= before + problem.microbatches * (forward[d] + backward[d] + vocab[d]))
+            model.Add(makespan >= before + problem.microbatches * (forward[d] + backward[d] + vocab_s[d] + vocab_t[d]))
         # the last stage's round trip bounds every microbatch: the formula's bottleneck term
         trip = sum(forward) + sum(backward) + 2 * sum(boundary)
         model.Add(makespan >= trip + (problem.microbatches - 1) * (forward[S - 1] + backward[S - 1]))
@@ -256,26 +302,28 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         for s in range(S)
     ]
     for d in range(p):
-        weights = sum(stage_sum(s, t.weight_kib) for s in range(d, S, p)) + sum(
-            (t.shard_weight_kib[h] + t.shard_activation_kib[h]) * shards[h][d] for h in range(len(head)))
+        weights = (sum(stage_sum(s, t.weight_kib) for s in range(d, S, p))
+                   + sum(shard_kib[h][d] for h in range(len(head))))
+        if head and d != (S - 1) % p:  # the head's input, held from S to T
+            weights += t.input_kib * has_shards[d]
         states = graph.states[d] or [{}]
         for state in states:
             model.Add(weights + sum(n * activation[s] for s, n in state.items()) <= t.capacity_kib[d])
     model.Minimize(makespan)
 
     built = PipelineModel(model, x, recomputed, recompute_class, shards, makespan, extra_warmup, vocab_lead,
-                          forward, backward, vocab, boundary, has_shards, t.comm_after[L - 1], (S - 1) % p,
-                          last_layer, start, orders, first, prefix_reads)
+                          forward, backward, vocab_s, vocab_t, sync, boundary, has_shards, t.comm_after[L - 1],
+                          (S - 1) % p, last_layer, start, orders, first, prefix_reads, shard_reads)
     if hint is not None:
         built.set_hint(problem, hint)
     return built
 
 
-def _timeline(problem, model, orders, forward, backward, vocab, boundary, has_shards, makespan, horizon
-              ) -> dict[Op, cp_model.IntVar]:
+def _timeline(problem, model, orders, forward, backward, vocab_s, vocab_t, sync, boundary, has_shards, makespan,
+              horizon) -> dict[Op, cp_model.IntVar]:
     """Every operation as a start variable, after its device predecessor and its inputs."""
     S, t = problem.virtual_count, problem.tables
-    duration = {"F": forward, "B": backward, "V": vocab}
+    duration = {"F": forward, "B": backward, "S": vocab_s, "T": vocab_t}
     start = {op: model.NewIntVar(0, horizon, f"{op[0]}{op[1]}_{op[2]}") for order in orders for op in order}
 
     def end(op: Op):
@@ -297,10 +345,14 @@ def _timeline(problem, model, orders, forward, backward, vocab, boundary, has_sh
                 model.Add(start[op] >= end(("F", idx, j)))
                 for d in range(problem.stages if problem.head else 0):
                     lag = 0 if d == last_device else head_comm
-                    model.Add(start[op] >= end(("V", d, j)) + lag).OnlyEnforceIf(has_shards[d])
-            elif kind == "V":
+                    model.Add(start[op] >= end(("T", d, j)) + lag).OnlyEnforceIf(has_shards[d])
+            elif kind == "S":
                 lag = 0 if idx == last_device else head_comm
                 model.Add(start[op] >= end(("F", S - 1, j)) + lag).OnlyEnforceIf(has_shards[idx])
+            elif kind == "T":  # barrier C0: after every device's pass S of this microbatch, and the all-reduce
+                for d in range(problem.stages):
+                    needs = [has_shards[idx]] if d == idx else [has_shards[idx], has_shards[d]]
+                    model.Add(start[op] >= end(("S", d, j)) + sync).OnlyEnforceIf(needs)
     return start
 
 
@@ -317,9 +369,12 @@ def _hint_values(problem: PipelineProblem, hint: Placement, hinted, built: Pipel
     bounds = [*hint.boundaries, problem.head_start]
     yield from ((var, bounds[s]) for s, var in enumerate(built.first[1:-1], start=1))
     yield from ((var, table[bounds[s]]) for var, table, s in built.prefix_reads)
+    yield from ((var, table[hint.shards[h][d]]) for var, table, h, d in built.shard_reads)
     yield from zip(built.forward, hinted.forward)
     yield from zip(built.backward, hinted.backward)
-    yield from zip(built.vocab, hinted.vocab)
+    yield from zip(built.vocab_forward, hinted.vocab_forward)
+    yield from zip(built.vocab_backward, hinted.vocab_backward)
+    yield built.sync, problem.tables.sync[sum(1 for d in range(problem.stages) if any(r[d] for r in hint.shards))]
     for order in built.orders if built.start else ():
         free = 0
         for op in order:

@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from cpsched.cpmodels.pipeline import build
+from cpsched.instances.errors import InputError
 from cpsched.instances.pipeline.problem import Layer, PipelineProblem, Placement, Recompute, pipeline_to_json
 from cpsched.instances.pipeline.schedule import evaluate
 from cpsched.solvers import solve
 from cpsched.solvers.cli import main
 from cpsched.solvers.cpsat import Tracker, run_cpsat
-from cpsched.solvers.pipeline.baselines import _dp, _stage_costs, alpa, pipedream
+from cpsched.solvers.pipeline.baselines import _dp, alpa, pipedream, stage_costs
 
 
 def random_problem(rng: random.Random, kind: str) -> PipelineProblem:
@@ -27,7 +28,8 @@ def random_problem(rng: random.Random, kind: str) -> PipelineProblem:
                     Recompute(1e7, rng.randint(1, 5)) if kind == "recompute" else None) for i in range(n)]
     options = {}
     if kind == "shards":
-        layers.append(Layer("out", "output", rng.randint(5, 20), rng.randint(10, 40), 4e7, 1e8, shards=2))
+        layers.append(Layer("out", "output", rng.randint(5, 20), rng.randint(10, 40), 4e7, 1e8, shards=2,
+                            sync_bytes=rng.choice([0.0, 5e7])))
     if kind == "recompute":
         options["memory_gb"] = (rng.choice([1.5, 2.5]),) * p
     if kind == "interleaved":
@@ -48,12 +50,15 @@ def brute_force(problem: PipelineProblem) -> int | None:
         k = problem.head[0].shards
         spreads = [[list(c)] for c in itertools.product(range(k + 1), repeat=problem.stages) if sum(c) == k]
     best = None
-    for cuts in itertools.combinations(range(1, n), S - 1):
+    last = n + 1 if problem.head else n  # with shards the last stage may run no layer
+    for cuts in itertools.combinations(range(1, last), S - 1):
         for mask in itertools.product([False, True], repeat=len(optional)):
             recompute = [False] * n
             for i, flag in zip(optional, mask):
                 recompute[i] = flag
             for shards in spreads:
+                if cuts and cuts[-1] == n and not shards[0][S - 1]:
+                    continue  # an empty last stage needs shards on its device
                 result = evaluate(problem, Placement([0, *cuts], recompute, shards))
                 if result.feasible and (best is None or result.iteration < best):
                     best = result.iteration
@@ -79,6 +84,74 @@ def test_timeline_model_objective_agrees_with_the_simulator_and_brute_force(kind
         assert outcome.objective == evaluate(problem, placement).iteration == expected
 
 
+def random_placement(rng: random.Random, problem: PipelineProblem) -> Placement:
+    """Any placement of `problem`: random cuts (an empty last stage where shards allow), recompute,
+    shards and vocabulary timing."""
+    n, S, p = problem.head_start, problem.virtual_count, problem.stages
+    while True:
+        top = n + 1 if problem.head else n
+        cuts = sorted(rng.sample(range(1, top), S - 1))
+        shards = []
+        for layer in problem.head:
+            row = [0] * p
+            for _ in range(layer.shards):
+                row[rng.randrange(p)] += 1
+            shards.append(row)
+        if cuts and cuts[-1] == n and not any(row[p - 1] for row in shards):
+            continue
+        recompute = [x.recompute is not None and rng.random() < 0.5 for x in problem.chain]
+        timing = (rng.randint(0, 3), rng.randint(0, 3)) if problem.head else (0, 0)
+        placement = Placement([0, *cuts], recompute, shards, *timing)
+        try:
+            evaluate(problem, placement)
+        except InputError:  # a timing whose barriers deadlock
+            continue
+        return placement
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_timeline_model_times_any_placement_as_the_simulator_does(kind):
+    """The CP-SAT timeline with the placement fixed: its makespan is the simulated iteration time,
+    vocabulary passes, all-reduces and empty last stages included."""
+    rng = random.Random(40 + KINDS.index(kind))
+    for _ in range(6):
+        problem = random_problem(rng, kind)
+        placement = random_placement(rng, problem)
+        simulated = evaluate(problem, placement)
+        built = build(problem, extra_warmup=placement.extra_warmup, vocab_lead=placement.vocab_lead,
+                      horizon=10 * simulated.iteration + 1)
+        for (k, s), var in built.in_stage.items():
+            built.model.Add(var == int(k in placement.stage_layers(problem, s)))
+        for (s, c), var in built.recomputed.items():
+            built.model.Add(var == sum(1 for k in placement.stage_layers(problem, s)
+                                       if placement.recompute[k] and built.recompute_class[k] == c))
+        for h, row in enumerate(built.shards):
+            for d, var in enumerate(row):
+                built.model.Add(var == placement.shards[h][d])
+        outcome = run_cpsat(built.model, deadline=time.monotonic() + 30, tracker=Tracker(time.monotonic()))
+        if not simulated.feasible:
+            assert outcome.status == "infeasible"
+            continue
+        assert outcome.status == "optimal"
+        assert outcome.objective == simulated.iteration
+
+
+def test_shards_never_lose_to_the_plan_without_them():
+    """A heavy output layer that is best alone on the last stage, and an all-reduce so costly that
+    spreading its shards never pays: the plan with shards allowed is the plan without them."""
+    decoders = tuple(Layer(f"l{i}", "decoder", 2, 4, 1e6, 1e6, 1e6) for i in range(6))
+    output = dict(forward_ms=12, backward_ms=24, params=1e6, activation_bytes=1e6)
+    plain = PipelineProblem("plain", (*decoders, Layer("output", "output", **output)), 4, 8)
+    sharded = PipelineProblem("sharded", (*decoders, Layer("output", "output", **output, shards=4,
+                                                            sync_bytes=1e9)), 4, 8)
+    without = solve(plain, "cpsat", time_limit=30)
+    assert without.status == "optimal" and without.solution.counts(plain)[-1] == 1  # the output layer alone
+    result = solve(sharded, "cpsat", time_limit=30)
+    assert result.objective <= without.objective
+    assert result.solution.counts(sharded)[-1] == 0 and result.solution.shards == [[0, 0, 0, 4]]
+    assert result.objective <= min(b["iteration_ms"] for b in result.metrics["baselines"].values() if b)
+
+
 @pytest.mark.parametrize("kind", ["chain", "recompute", "gpipe", "interleaved"])
 def test_planner_proves_the_brute_force_optimum(kind):
     rng = random.Random(10 + KINDS.index(kind))
@@ -99,13 +172,14 @@ def test_dps_are_exact_for_their_own_objectives():
     for _ in range(6):
         problem = random_problem(rng, "chain")
         m, S, n = problem.microbatches, problem.virtual_count, problem.head_start
-        times, fits = _stage_costs(problem, recompute=False)
+        costs = stage_costs(problem)
+        times = costs.times
         splits = [[0, *cuts, n] for cuts in itertools.combinations(range(1, n), S - 1)]
 
         def stage_times(bounds, times=times, S=S):
             return [times[s][bounds[s], bounds[s + 1]] for s in range(S)]
 
-        assert _dp(problem, times, fits, np.inf, "max")[0] == min(max(stage_times(b)) for b in splits)
+        assert _dp(problem, costs, np.inf, "max")[0] == min(max(stage_times(b)) for b in splits)
         formula = min(sum(stage_times(b)) + (m - 1) * max(stage_times(b)) for b in splits)
         placement = alpa(problem)
         chosen = stage_times([*placement.boundaries, n])
@@ -137,15 +211,18 @@ def test_planner_beats_alpa_where_the_formula_is_wrong():
     assert evaluate(problem, alpa(problem)).iteration_ms == 66.0
 
 
-def test_planner_beats_every_baseline_when_memory_binds():
+def test_recompute_per_stage_when_memory_binds():
     # six equal layers on 2 devices, 4 microbatches: stage 0 holds 2 in flight, stage 1 holds 1.
-    # The cap forces recomputation; the baselines recompute everything, the plan only what it must.
+    # The cap forces recomputation: the DPs that choose it per stage reach the optimum, Megatron's
+    # block recompute (one count for every stage) and DeepSpeed's split do not.
     layers = tuple(Layer(f"l{i}", "decoder", 1, 2, 0, 1e9, 0, Recompute(0, 1)) for i in range(6))
     problem = PipelineProblem("tight", layers, 2, 4, memory_gb=(5.0, 5.0))
     result = solve(problem, "cpsat", time_limit=30)
-    assert result.status == "optimal"
-    baselines = [entry["iteration_ms"] for entry in result.metrics["baselines"].values() if entry and entry["fits"]]
-    assert baselines and result.objective < min(baselines)
+    assert result.status == "optimal" and result.objective == 48.0
+    times = {name: entry["iteration_ms"] for name, entry in result.metrics["baselines"].items() if entry["fits"]}
+    assert times["pipedream"] == times["alpa"] == 48.0
+    assert times["megatron-uniform"] == 50.0 and times["deepspeed-parameters"] == 68.0
+    assert result.metrics["speedup_vs_best_baseline"] == 1.0
 
 
 def test_planner_gives_a_faster_device_more_layers():

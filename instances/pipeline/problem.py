@@ -47,6 +47,7 @@ class Layer:
     output_bytes: float = 0.0  # the activation sent to the next stage per microbatch
     recompute: Recompute | None = None
     shards: int = 1
+    sync_bytes: float = 0.0  # sharded layers: bytes all-reduced per microbatch between its two passes
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class PipelineProblem(FromDocument):
     memory_gb: tuple[float, ...] = ()
     speed: tuple[float, ...] = ()
     p2p_gbps: float = 50.0
+    collective_latency_us: float = 5.0  # one step of a ring all-reduce, on top of its bytes
     model: dict = field(default_factory=dict, compare=False)  # where the numbers came from, for reports
 
     def __post_init__(self) -> None:
@@ -125,9 +127,13 @@ class PipelineTables:
     activation_kib: list[int]  # [chain layer], kept per microbatch in flight
     recompute_activation_kib: list[int]  # [chain layer]; equal to activation_kib without the option
     comm_after: list[int]  # [chain layer]: p2p time of its output (and of the gradient coming back)
-    shard_time: list[list[int]]  # [device][head layer]: forward + backward of one shard
-    shard_weight_kib: list[int]  # [head layer], one shard
-    shard_activation_kib: list[int]  # [head layer], one shard, transient within its pass
+    # [device][head layer][k]: pass S (logits, local max and sum) and pass T (softmax, gradients) of k
+    # shards, rounded once, so that all shards on one device take exactly the unsharded layer's time
+    shard_forward: list[list[list[int]]]
+    shard_backward: list[list[list[int]]]
+    shard_kib: list[list[int]]  # [head layer][k]: weights and activation (held from S to T) of k shards
+    input_kib: int  # the head's input (the last chain layer's output), held by a device other than the last
+    sync: list[int]  # [devices holding shards]: the all-reduce between the S and T passes of a microbatch
     capacity_kib: list[int]  # [device]
 
     @classmethod
@@ -152,11 +158,25 @@ class PipelineTables:
             recompute_activation_kib=[kib(x.recompute.activation_bytes if x.recompute else x.activation_bytes)
                                       for x in chain],
             comm_after=[round(x.output_bytes / bandwidth) for x in chain],
-            shard_time=[[ticks((x.forward_ms + x.backward_ms) / x.shards, s) for x in head] for s in problem.speed],
-            shard_weight_kib=[kib(x.params * problem.bytes_per_param / x.shards) for x in head],
-            shard_activation_kib=[kib(x.activation_bytes / x.shards) for x in head],
+            shard_forward=[[[ticks(k * x.forward_ms / x.shards, s) for k in range(x.shards + 1)] for x in head]
+                           for s in problem.speed],
+            shard_backward=[[[ticks(k * x.backward_ms / x.shards, s) for k in range(x.shards + 1)] for x in head]
+                            for s in problem.speed],
+            shard_kib=[[kib(k * x.params * problem.bytes_per_param / x.shards) + kib(k * x.activation_bytes / x.shards)
+                        for k in range(x.shards + 1)] for x in head],
+            input_kib=kib(chain[-1].output_bytes) if head and chain else 0,
+            sync=[all_reduce(g, sum(x.sync_bytes for x in head), bandwidth, problem.collective_latency_us)
+                  for g in range(problem.stages + 1)],
             capacity_kib=[math.floor(gb * GB / KIB) for gb in problem.memory_gb],
         )
+
+
+def all_reduce(group: int, size: float, bandwidth: float, latency: float) -> int:
+    """Microseconds of a ring all-reduce of `size` bytes over `group` devices: 2 (g - 1) steps, each
+    a latency and 1/g of the bytes (reduce-scatter, then all-gather). Nothing to do for one device."""
+    if group < 2:
+        return 0
+    return round(2 * (group - 1) * (latency + size / group / bandwidth))
 
 
 @dataclass
@@ -165,7 +185,9 @@ class Placement(JsonSolution):
     layer each device holds.
 
     `boundaries[s]` is the index of the first chain layer of virtual stage s (boundaries[0] == 0);
-    virtual stage s runs on device s % p, as Megatron's interleaved schedule places chunks.
+    virtual stage s runs on device s % p, as Megatron's interleaved schedule places chunks. With
+    sharded layers the last stage may run no chain layer (boundaries[-1] == head_start) when its
+    device holds shards: the output layer alone on the last stage.
     """
 
     FIELDS: ClassVar[dict[str, str]] = {"boundaries": "ints", "recompute": "bools", "shards": "ints2",
@@ -203,9 +225,14 @@ class Placement(JsonSolution):
                       "vocab_lead": self.vocab_lead})
 
     @classmethod
-    def from_counts(cls, problem: PipelineProblem, counts: list[int], recompute: bool = False) -> Placement:
-        """A placement from layer counts per virtual stage; head shards all on the last device."""
-        if len(counts) != problem.virtual_count or sum(counts) != problem.head_start or min(counts) < 1:
+    def from_counts(cls, problem: PipelineProblem, counts: list[int], recompute: bool | list[bool] = False
+                    ) -> Placement:
+        """A placement from layer counts per virtual stage; head shards all on the last device (so
+        the last stage may be empty when there are shards). `recompute`: every layer that can, or
+        one flag per chain layer."""
+        empty_last = 1 if problem.head else 0
+        if (len(counts) != problem.virtual_count or sum(counts) != problem.head_start or min(counts[:-1]) < 1
+                or counts[-1] < 1 - empty_last):
             raise ValueError(f"counts {counts} do not split {problem.head_start} layers into "
                              f"{problem.virtual_count} non-empty stages")
         boundaries = [0]
@@ -214,7 +241,9 @@ class Placement(JsonSolution):
         last = (problem.virtual_count - 1) % problem.stages
         shards = [[layer.shards if d == last else 0 for d in range(problem.stages)]
                   for layer in problem.head]
-        return cls(boundaries, [recompute and x.recompute is not None for x in problem.chain], shards)
+        flags = list(recompute) if isinstance(recompute, list) else [
+            recompute and x.recompute is not None for x in problem.chain]
+        return cls(boundaries, flags, shards)
 
 
 def _check_problem(problem: PipelineProblem) -> None:
@@ -240,9 +269,12 @@ def _check_problem(problem: PipelineProblem) -> None:
         raise InputError("only the trailing layers (the output head) may be sharded", source=where)
     if problem.head and v > 1:
         raise InputError("sharded layers need the 1f1b or gpipe schedule, not interleaved", source=where)
-    if problem.head_start < p * v:
+    if problem.head_start < p * v - (1 if problem.head else 0):
         raise InputError(f"{problem.head_start} unsharded layers cannot fill {p * v} stages "
-                         f"(p={p}, v={v}); every stage needs at least one layer", source=where)
+                         f"(p={p}, v={v}); every stage needs at least one layer (the last one may hold "
+                         "only shards)", source=where)
+    if problem.collective_latency_us < 0:
+        raise InputError("devices.collective_latency_us must not be negative", source=where)
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -272,7 +304,7 @@ def _layer(entry: object, i: int, source: str) -> Layer:
     if not isinstance(entry, dict):
         raise InputError(f"{where} must be an object", source=source)
     unknown = set(entry) - {"name", "kind", "forward_ms", "backward_ms", "params", "activation_bytes",
-                            "output_bytes", "recompute", "shards"}
+                            "output_bytes", "recompute", "shards", "sync_bytes"}
     if unknown:
         raise InputError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}", source=source)
     for key in ("forward_ms", "backward_ms", "params", "activation_bytes"):
@@ -295,6 +327,7 @@ def _layer(entry: object, i: int, source: str) -> Layer:
         output_bytes=_number(entry.get("output_bytes", 0), f"{where}.output_bytes", source),
         recompute=recompute,
         shards=_count(entry.get("shards", 1), f"{where}.shards", source),
+        sync_bytes=_number(entry.get("sync_bytes", 0), f"{where}.sync_bytes", source),
     )
 
 
@@ -327,6 +360,8 @@ def pipeline_from_json(document: dict, source: str, name: str) -> PipelineProble
             memory_gb=_per_stage(devices.get("memory_gb"), "devices.memory_gb", stages, source, 80.0, 1e-9),
             speed=_per_stage(devices.get("speed"), "devices.speed", stages, source, 1.0, 1e-9),
             p2p_gbps=_number(devices.get("p2p_gbps", 50.0), "devices.p2p_gbps", source, 1e-9),
+            collective_latency_us=_number(devices.get("collective_latency_us", 5.0),
+                                          "devices.collective_latency_us", source),
             model=document.get("model", {}) if isinstance(document.get("model"), dict) else {},
         )
     except InputError as error:
@@ -342,6 +377,8 @@ def pipeline_to_json(problem: PipelineProblem) -> dict:
             entry["recompute"] = {"activation_bytes": x.recompute.activation_bytes, "extra_ms": x.recompute.extra_ms}
         if x.shards > 1:
             entry["shards"] = x.shards
+        if x.sync_bytes:
+            entry["sync_bytes"] = x.sync_bytes
         return entry
 
     return {
@@ -351,7 +388,8 @@ def pipeline_to_json(problem: PipelineProblem) -> dict:
         "pipeline": {"stages": problem.stages, "virtual_stages": problem.virtual_stages,
                      "microbatches": problem.microbatches, "schedule": problem.schedule,
                      "bytes_per_param": problem.bytes_per_param},
-        "devices": {"memory_gb": list(problem.memory_gb), "speed": list(problem.speed), "p2p_gbps": problem.p2p_gbps},
+        "devices": {"memory_gb": list(problem.memory_gb), "speed": list(problem.speed), "p2p_gbps": problem.p2p_gbps,
+                    "collective_latency_us": problem.collective_latency_us},
         "layers": [layer(x) for x in problem.layers],
     }
 

@@ -142,7 +142,8 @@ def profile_problem(shape: ModelShape, options: ProfileOptions) -> PipelineProbl
                             activation, boundary, Recompute(2 * s * b * h / t, forward)))
     output_flops = 2 * s * b * h * shape.vocab
     layers.append(Layer("output", "output", ms(output_flops), ms(2 * output_flops), shape.vocab * h / t,
-                        4 * s * b * h * (1 + shape.vocab / h) / t, 0.0, shards=options.vocab_shards))
+                        4 * s * b * h * (1 + shape.vocab / h) / t, 0.0, shards=options.vocab_shards,
+                        sync_bytes=8 * s * b if options.vocab_shards > 1 else 0.0))  # fp32 max and sum per token
     microbatches = options.microbatches or 4 * options.stages
     decoder_flops = sum(layer_flops(shape, s, b, shape.experts > 0 and i >= shape.dense_layers)
                         for i in range(shape.layers))

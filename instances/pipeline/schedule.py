@@ -8,14 +8,22 @@ chunk order. An operation starts when the previous one on its device has ended a
 arrived (the forward of the stage before, the backward of the stage after, plus the p2p time). With
 the order fixed, the iteration time is a longest path, so the simulator is exact for its schedule.
 
-Sharded head layers (vocabulary parallelism) run as one fused forward-and-backward pass V per device
-and microbatch: it needs the last stage's forward of that microbatch, and the last stage's backward
-needs every device's V. Under 1F1B a placement's `extra_warmup` gives every device more warm-up
-forwards, so the last stage's backward of a microbatch comes that many steps after its forward, and
-device i runs V(i, j) just before its backward of microbatch j - lead_i, where lead_i grows from 0
-on the last device to `vocab_lead` on the first (whose backwards lag the most). Then the V passes
-fill the window between the last stage's forward and backward instead of stalling it, at the cost of
-more microbatches in flight (Yeung et al.'s vocabulary-parallel schedules pay the same way).
+Sharded head layers (vocabulary parallelism) run as Yeung et al.'s vocabulary passes (MLSys'25,
+"Balancing Pipeline Parallelism with Vocabulary Parallelism", algorithm 2): for each microbatch j,
+every device d holding shards runs pass S(d, j) (its slice of the logits, their local max and sum of
+exponentials) once the last stage's output has reached it, then the slices synchronise: an
+all-reduce of the per-token max and sum over the devices holding shards (barrier C0, its cost
+`PipelineTables.sync` for the group's size), after which each device runs pass T(d, j) (the softmax,
+the weight gradient and its part of the input gradient). The last stage's backward of j waits for
+every T(d, j) and the partial input gradients (barrier C1, a p2p transfer from each device). A
+device other than the last keeps the head's input from S to T: one microbatch more of activation.
+
+Under 1F1B a placement's `extra_warmup` gives every device more warm-up forwards, so the last
+stage's backward of a microbatch comes that many steps after its forward, and device i runs S(i, j)
+and T(i, j) just before its backward of microbatch j - lead_i, where lead_i grows from 0 on the last
+device to `vocab_lead` on the first (whose backwards lag the most). Then the passes fill the window
+between the last stage's forward and backward instead of stalling it, at the cost of more
+microbatches in flight (Yeung et al.'s schedules pay the same way).
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from functools import lru_cache
 from cpsched.instances.errors import InputError
 from cpsched.instances.pipeline.problem import TICKS_PER_MS, PipelineProblem, Placement
 
-Op = tuple[str, int, int]  # ("F" | "B", virtual stage, microbatch) or ("V", device, microbatch)
+Op = tuple[str, int, int]  # ("F" | "B", virtual stage, microbatch) or ("S" | "T", device, microbatch)
+VOCAB_PASSES = ("S", "T")
 
 
 def _one_f_one_b(stage: int, p: int, m: int, extra: int) -> list[Op]:
@@ -70,12 +79,12 @@ def device_orders(problem: PipelineProblem, extra_warmup: int = 0, vocab_lead: i
         if problem.head:
             position = {op: i for i, op in enumerate(base)}
             keyed = [((i, 1, 0), op) for i, op in enumerate(base)]
-            # device i runs V(i, j) just before its backward of microbatch j - lead_i: the farther a
-            # device is from the last stage, the earlier in its order (its backwards lag behind)
+            # device i runs S(i, j), T(i, j) just before its backward of microbatch j - lead_i: the
+            # farther a device is from the last stage, the earlier in its order (its backwards lag)
             lead = round(vocab_lead * (p - 1 - device) / max(1, p - 1))
             for j in range(m):
                 at = max(position[("B", device, max(0, j - lead))], position[("F", device, j)] + 1)
-                keyed.append(((at, 0, j), ("V", device, j)))
+                keyed += [((at, 0, j), ("S", device, j)), ((at, 0, j + 0.5), ("T", device, j))]
             base = [op for _, op in sorted(keyed)]
         orders.append(base)
     return orders
@@ -88,13 +97,19 @@ class PipelineEvaluation:
     iteration: int
     forward: list[int]  # per virtual stage
     backward: list[int]
-    vocab: list[int]  # per device: one V pass
+    vocab_forward: list[int]  # per device: one S pass
+    vocab_backward: list[int]  # per device: one T pass
     peak_kib: list[int]  # per device
     busy: list[int]  # per device
     starts: dict[Op, int] = field(repr=False, default_factory=dict)
     durations: dict[Op, int] = field(repr=False, default_factory=dict)
     binding: dict[Op, tuple[Op | None, LagKey]] = field(repr=False, default_factory=dict)  # what it waited for
     violations: list[str] = field(default_factory=list)
+
+    @property
+    def vocab(self) -> list[int]:
+        """Per device: the time of its two vocabulary passes of one microbatch."""
+        return [s + t for s, t in zip(self.vocab_forward, self.vocab_backward)]
 
     @property
     def feasible(self) -> bool:
@@ -126,7 +141,7 @@ def check_placement(problem: PipelineProblem, placement: Placement) -> None:
     """Refuse a placement that is not one of this problem's (wrong lengths, empty stages, ...)."""
     S, chain = problem.virtual_count, problem.head_start
     b = list(placement.boundaries)
-    if len(b) != S or b[0] != 0 or any(b2 <= b1 for b1, b2 in itertools.pairwise(b)) or b[-1] >= chain:
+    if len(b) != S or b[0] != 0 or any(b2 <= b1 for b1, b2 in itertools.pairwise(b)) or b[-1] > chain:
         raise InputError(f"boundaries {b} must be {S} increasing layer indices from 0 below {chain}, "
                          "one per (virtual) stage, none empty")
     if len(placement.recompute) != chain:
@@ -140,10 +155,13 @@ def check_placement(problem: PipelineProblem, placement: Placement) -> None:
         if len(row) != problem.stages or min(row) < 0 or sum(row) != layer.shards:
             raise InputError(f"{layer.name}: {layer.shards} shards must be spread over {problem.stages} devices, "
                              f"got {row}")
+    if b[-1] == chain and not any(row[(S - 1) % problem.stages] for row in placement.shards):
+        raise InputError(f"boundaries {b}: the last stage runs no layer, so its device must hold shards")
 
 
-def stage_times(problem: PipelineProblem, placement: Placement) -> tuple[list[int], list[int], list[int]]:
-    """Forward and backward time of each virtual stage, and each device's vocabulary pass."""
+def stage_times(problem: PipelineProblem, placement: Placement
+                ) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Forward and backward time of each virtual stage, and each device's vocabulary passes S and T."""
     t, p = problem.tables, problem.stages
     forward, backward = [], []
     for s in range(problem.virtual_count):
@@ -152,8 +170,9 @@ def stage_times(problem: PipelineProblem, placement: Placement) -> tuple[list[in
         forward.append(sum(t.forward[d][i] for i in layers))
         backward.append(sum(t.backward[d][i] + (t.recompute_extra[d][i] if placement.recompute[i] else 0)
                             for i in layers))
-    vocab = [sum(row[d] * t.shard_time[d][h] for h, row in enumerate(placement.shards)) for d in range(p)]
-    return forward, backward, vocab
+    vocab_s = [sum(t.shard_forward[d][h][row[d]] for h, row in enumerate(placement.shards)) for d in range(p)]
+    vocab_t = [sum(t.shard_backward[d][h][row[d]] for h, row in enumerate(placement.shards)) for d in range(p)]
+    return forward, backward, vocab_s, vocab_t
 
 
 def activation_states(order: list[Op], device: int, p: int) -> list[dict[int, int]]:
@@ -174,7 +193,8 @@ def activation_states(order: list[Op], device: int, p: int) -> list[dict[int, in
 
 def memory_kib(problem: PipelineProblem, placement: Placement, states: list[list[dict[int, int]]]) -> list[int]:
     """Peak memory of each device: weights, gradients and optimizer state, the activations of the
-    microbatches in flight at the worst point of its order, and its shards' transient activations."""
+    microbatches in flight at the worst point of its order, and its shards' activations (with the head's
+    input, on a device other than the last)."""
     t, p = problem.tables, problem.stages
     activation = []
     for s in range(problem.virtual_count):
@@ -185,20 +205,24 @@ def memory_kib(problem: PipelineProblem, placement: Placement, states: list[list
     for d in range(p):
         weights = sum(t.weight_kib[i] for s in range(d, problem.virtual_count, p)
                       for i in placement.stage_layers(problem, s))
-        shards = sum(row[d] * (t.shard_weight_kib[h] + t.shard_activation_kib[h])
-                     for h, row in enumerate(placement.shards))
+        shards = sum(t.shard_kib[h][row[d]] for h, row in enumerate(placement.shards))
+        if shards and d != (problem.virtual_count - 1) % p:
+            shards += t.input_kib
         in_flight = max((sum(n * activation[s] for s, n in state.items()) for state in states[d]), default=0)
         peaks.append(weights + shards + in_flight)
     return peaks
 
 
-LagKey = tuple[str, int] | None  # ("boundary", s): p2p after virtual stage s; ("head", d): to device d's shards
+# ("boundary", s): p2p after virtual stage s; ("head", d): between the last stage and device d's shards;
+# ("sync", d, e): the all-reduce from device d's pass S to device e's pass T
+LagKey = tuple | None
 
 
 def critical_path(problem: PipelineProblem, result: PipelineEvaluation, end: Op | None = None) -> Counter:
     """The operations and p2p lags on a longest path of the simulated iteration (to `end`, by
     default the last operation to finish), counted by what they depend on: ("F", s) and ("B", s)
-    stage times, ("V", d) vocabulary passes, ("boundary", s) and ("head", d) p2p times. Its length
+    stage times, ("S", d) and ("T", d) vocabulary passes, ("boundary", s) and ("head", d) p2p times
+    and ("sync", d, e) all-reduces. Its length
     is the time `end` finishes, for this placement; for any other placement the same path is a lower
     bound, which is what the planner's cuts use."""
     path: Counter = Counter()
@@ -219,7 +243,7 @@ def device_paths(problem: PipelineProblem, result: PipelineEvaluation) -> list[C
     """A longest path to the last operation of each device (the critical path among them)."""
     last: dict[int, Op] = {}
     for op in result.starts:  # in the order they were scheduled, device by device
-        device = op[1] % problem.stages if op[0] != "V" else op[1]
+        device = op[1] % problem.stages if op[0] not in VOCAB_PASSES else op[1]
         last[device] = op
     paths = []
     for op in last.values():
@@ -258,12 +282,14 @@ def schedule_graph(problem: PipelineProblem, extra_warmup: int = 0, vocab_lead: 
             kind, index, j = op
             if kind == "F":
                 waits[op] = [(("F", index - 1, j), boundary(index - 1))] if index > 0 else []
-            elif kind == "V":
+            elif kind == "S":
                 waits[op] = [(("F", S - 1, j), head(index))]
+            elif kind == "T":
+                waits[op] = [(("S", d, j), ("sync", d, index)) for d in range(p)]
             elif index < S - 1:
                 waits[op] = [(("B", index + 1, j), boundary(index))]
             else:
-                waits[op] = [(("F", S - 1, j), None)] + [(("V", d, j), head(d)) for d in range(p) if problem.head]
+                waits[op] = [(("F", S - 1, j), None)] + [(("T", d, j), head(d)) for d in range(p) if problem.head]
     sequence: list[tuple[Op, int, Op | None]] = []
     done: set[Op] = set()
     position = [0] * p
@@ -288,11 +314,13 @@ def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluati
     check_placement(problem, placement)
     graph = schedule_graph(problem, placement.extra_warmup, placement.vocab_lead)
     holds = [any(row[d] for row in placement.shards) for d in range(problem.stages)]
-    forward, backward, vocab = stage_times(problem, placement)
-    duration = {"F": forward, "B": backward, "V": vocab}
+    forward, backward, vocab_s, vocab_t = stage_times(problem, placement)
+    duration = {"F": forward, "B": backward, "S": vocab_s, "T": vocab_t}
     comm = problem.tables.comm_after
     lag = {("boundary", s): comm[placement.stage_layers(problem, s)[-1]] for s in range(problem.virtual_count - 1)}
     lag.update({("head", d): comm[problem.head_start - 1] for d in range(problem.stages)})
+    sync = problem.tables.sync[sum(holds)]
+    lag.update({("sync", d, e): sync for d in range(problem.stages) for e in range(problem.stages)})
     lag[None] = 0
     starts: dict[Op, int] = {}
     ends: dict[Op, int] = {}
@@ -302,11 +330,11 @@ def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluati
     for op, d, previous in graph.sequence:
         start = ends[previous] if previous is not None else 0
         binding[op] = (previous, None)
-        if op[0] == "V" and not holds[d]:
+        if op[0] in VOCAB_PASSES and not holds[d]:
             ends[op] = start
             continue
         for dep, key in graph.waits[op]:
-            if dep[0] == "V" and not holds[dep[1]]:
+            if dep[0] in VOCAB_PASSES and not holds[dep[1]]:
                 continue
             ready = ends[dep] + lag[key]
             if ready > start:
@@ -318,7 +346,7 @@ def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluati
     peaks = memory_kib(problem, placement, graph.states)
     violations = [f"device {d} needs {kib * 1024 / 1e9:.2f} GB, its cap is {problem.memory_gb[d]:g} GB"
                   for d, kib in enumerate(peaks) if kib > problem.tables.capacity_kib[d]]
-    return PipelineEvaluation(iteration, forward, backward, vocab, peaks, busy, starts, durations, binding,
+    return PipelineEvaluation(iteration, forward, backward, vocab_s, vocab_t, peaks, busy, starts, durations, binding,
                               violations)
 
 

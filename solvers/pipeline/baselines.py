@@ -1,21 +1,29 @@
-"""How others split a model's layers into pipeline stages, rebuilt so we can compare against them.
+"""How others split a model's layers into pipeline stages, rebuilt as strong as a careful engineer
+would run them, so we compare against the best of them.
 
 - megatron-uniform: Megatron-LM's default; decoder layers split evenly, the embedding with the first
   stage, the output layer and loss with the last.
-- megatron-override: the same with the best `--decoder-first/last-pipeline-num-layers` (the
-  "redistribution" baseline of the vocabulary-parallelism paper).
+- megatron-override: the same with the best `--decoder-first/last-pipeline-num-layers` over every
+  pair of counts Megatron accepts (the rest divide evenly over the middle stages) and every pair
+  near an even split (the "redistribution" baseline of the vocabulary-parallelism paper).
 - deepspeed-parameters: DeepSpeed's default `partition_method="parameters"`, balancing parameter counts.
+- deepspeed-uniform: DeepSpeed's `partition_method="uniform"`, balancing layer counts.
 - pipedream: PipeDream's DP, the split that minimises the slowest stage under the memory cap.
 - alpa: Alpa's DP, the split that minimises sum + (m - 1) x max of stage times under the memory cap.
 
-Each returns a placement; the simulator gives its true iteration time. When a split does not fit in
-memory without recomputation, each tries again with every layer recomputed (Megatron's
-`--recompute-granularity full`), which is what a user would do.
+The two DPs choose recomputation per stage, as AdaPipe does: each stage recomputes the fewest layers
+that make it fit (the most memory saved per extra millisecond first, counted per class of equal
+layers, which is exact when the recomputable layers are equal), and the last stage's cost includes
+the head layers it holds. Each returns a placement; the simulator gives its true iteration time.
+When a Megatron or DeepSpeed split does not fit in memory without recomputation, it recomputes the
+fewest layers per stage that make it fit (Megatron's `--recompute-granularity full --recompute-method
+block --recompute-num-layers N`), which is what a user would do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,15 +54,39 @@ def _even(total: int, parts: int) -> list[int]:
     return [base + (1 if i >= parts - extra else 0) for i in range(parts)]
 
 
+def _block_recompute(problem: PipelineProblem, counts: list[int], layers: int) -> list[bool]:
+    """Megatron's `--recompute-method block --recompute-num-layers N`: the first N recomputable
+    layers of every stage recompute."""
+    flags, first = [False] * problem.head_start, 0
+    for count in counts:
+        chosen = [i for i in range(first, first + count) if problem.layers[i].recompute is not None][:layers]
+        for i in chosen:
+            flags[i] = True
+        first += count
+    return flags
+
+
 def _fit(problem: PipelineProblem, counts: list[int] | None) -> Placement | None:
-    """The placement of `counts`, with every layer recomputed if that is what makes it fit."""
+    """The placement of `counts`, recomputing the fewest layers per stage that make it fit, as
+    Megatron's block recompute does (one count N for every stage, found by bisection: memory falls
+    as N grows)."""
     if counts is None:
         return None
     plain = Placement.from_counts(problem, counts)
     if evaluate(problem, plain).feasible or not any(x.recompute for x in problem.chain):
         return plain
-    recomputed = Placement.from_counts(problem, counts, recompute=True)
-    return recomputed if evaluate(problem, recomputed).feasible else plain
+    low, high = 0, max(counts)  # infeasible at low; try the largest first
+    fitted = Placement.from_counts(problem, counts, _block_recompute(problem, counts, high))
+    if not evaluate(problem, fitted).feasible:
+        return plain
+    while high - low > 1:
+        middle = (low + high) // 2
+        candidate = Placement.from_counts(problem, counts, _block_recompute(problem, counts, middle))
+        if evaluate(problem, candidate).feasible:
+            high, fitted = middle, candidate
+        else:
+            low = middle
+    return fitted
 
 
 def megatron_uniform(problem: PipelineProblem) -> Placement | None:
@@ -63,17 +95,19 @@ def megatron_uniform(problem: PipelineProblem) -> Placement | None:
 
 
 def megatron_override(problem: PipelineProblem) -> Placement | None:
-    """First- and last-stage decoder counts from 0 to two more than even, the rest even; the
-    fastest that fits."""
+    """First- and last-stage decoder counts a, b with the rest even: every pair whose rest divides
+    evenly over the middle stages (what Megatron accepts) and every pair up to two layers more than
+    even; the fastest that fits."""
     first, end = _body(problem)
     n, S = end - first, problem.virtual_count
     best, best_time = None, None
-    reach = min(n, -(-n // S) + 2)  # users move a few layers off the first and last stages, not all
+    reach = min(n, -(-n // S) + 2)
     if S < 3:
         candidates = [[a, n - a] for a in range(n + 1)] if S == 2 else [[n]]
     else:
-        candidates = [[a, *_even(n - a - b, S - 2), b] for a in range(reach + 1) for b in range(reach + 1)
-                      if n - a - b >= S - 2]
+        pairs = {(a, b) for a in range(n + 1) for b in range(n + 1 - a)
+                 if n - a - b >= S - 2 and ((n - a - b) % (S - 2) == 0 or max(a, b) <= reach)}
+        candidates = [[a, *_even(n - a - b, S - 2), b] for a, b in sorted(pairs)]
     for body in candidates:
         placement = _fit(problem, _counts_with_extras(problem, body))
         if placement is None:
@@ -83,6 +117,11 @@ def megatron_override(problem: PipelineProblem) -> Placement | None:
         if best_time is None or key < best_time:
             best, best_time = placement, key
     return best
+
+
+def deepspeed_uniform(problem: PipelineProblem) -> Placement | None:
+    """Every chain layer counts one; the remainder to the later stages."""
+    return _fit(problem, _even(problem.head_start, problem.virtual_count))
 
 
 def _min_max_split(weights: np.ndarray, parts: int) -> list[int]:
@@ -110,31 +149,82 @@ def deepspeed_parameters(problem: PipelineProblem) -> Placement | None:
     return _fit(problem, _min_max_split(params, problem.virtual_count))
 
 
-def _stage_costs(problem: PipelineProblem, recompute: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per virtual stage s: time[s][k, i] and memory feasibility ok[s][k, i] of layers k..i-1 on it."""
+@dataclass
+class StageCosts:
+    """What each span of layers costs on each virtual stage, recompute chosen to fit."""
+
+    times: list[np.ndarray]  # [s][k, i]: time of layers k..i-1 on stage s, p2p after it included
+    fits: list[np.ndarray]  # [s][k, i]: the span fits stage s's memory (recomputing as needed)
+    recomputed: list[list[np.ndarray]]  # [s][class][k, i]: layers of the class that recompute
+    classes: list[list[int]]  # the chain layers of each recompute class
+
+
+def _recompute_classes(problem: PipelineProblem) -> list[tuple[list[int], int, list[int]]]:
+    """Classes of equal recomputable layers: (extra time per device, memory saved, members)."""
+    t = problem.tables
+    classes: dict[tuple, list[int]] = {}
+    for k, layer in enumerate(problem.chain):
+        saving = t.activation_kib[k] - t.recompute_activation_kib[k]
+        if layer.recompute is not None and saving > 0:
+            classes.setdefault((tuple(row[k] for row in t.recompute_extra), saving), []).append(k)
+    return [(list(extra), saving, members) for (extra, saving), members in classes.items()]
+
+
+def stage_costs(problem: PipelineProblem) -> StageCosts:
+    """Per virtual stage, every span's time and memory fit, each stage recomputing the fewest layers
+    that make it fit (greedy by memory saved per extra time over classes of equal layers). The last
+    stage carries the head layers (all shards on the last device) and may hold no chain layer."""
     t, p, m = problem.tables, problem.stages, problem.microbatches
-    L = problem.head_start
+    L, S = problem.head_start, problem.virtual_count
     states = schedule_graph(problem).states
-    times, fits = [], []
-    rc = np.array([recompute and x.recompute is not None for x in problem.chain])
-    for s in range(problem.virtual_count):
+    classes = _recompute_classes(problem)
+    k, i = np.meshgrid(np.arange(L + 1), np.arange(L + 1), indexing="ij")
+    comm = np.concatenate([[0], t.comm_after])  # comm[i] = p2p after layer i - 1
+    costs = StageCosts([], [], [], [members for _, _, members in classes])
+    for s in range(S):
         d = s % p
-        work = np.array(t.forward[d]) + np.array(t.backward[d]) + np.where(rc, t.recompute_extra[d], 0)
-        act = np.where(rc, t.recompute_activation_kib, t.activation_kib)
         in_flight = max((state.get(s, 0) for state in states[d]), default=min(m, 1))
-        mem = np.array(t.weight_kib) + in_flight * act
-        work_prefix = np.concatenate([[0], np.cumsum(work)])
-        mem_prefix = np.concatenate([[0], np.cumsum(mem)])
-        comm = np.concatenate([[0], t.comm_after])  # comm[i] = p2p after layer i - 1
-        k, i = np.meshgrid(np.arange(L + 1), np.arange(L + 1), indexing="ij")
-        span = work_prefix[i] - work_prefix[k] + (comm[i] if s < problem.virtual_count - 1 else 0)
-        share = problem.tables.capacity_kib[d] / problem.virtual_stages
-        times.append(np.where(i > k, span, np.inf))
-        fits.append((i > k) & (mem_prefix[i] - mem_prefix[k] <= share))
-    return times, fits
+        work = np.concatenate([[0], np.cumsum(np.array(t.forward[d]) + np.array(t.backward[d]))])
+        memory = np.concatenate([[0], np.cumsum(np.array(t.weight_kib) + in_flight * np.array(t.activation_kib))])
+        span = (work[i] - work[k]).astype(float)
+        need = (memory[i] - memory[k]).astype(float)
+        valid = i > k
+        if s == S - 1:
+            span = span + sum(row[-1] for row in t.shard_forward[d]) + sum(row[-1] for row in t.shard_backward[d])
+            need = need + sum(row[-1] for row in t.shard_kib)
+            valid = valid | ((k == L) & (i == L) & bool(problem.head))
+        else:
+            span = span + comm[i]
+        short = need - problem.tables.capacity_kib[d] / problem.virtual_stages
+        taken = []
+        for extra, saving, members in sorted(classes, key=lambda c: -c[1] / max(1, c[0][d])):
+            count = np.concatenate([[0], np.cumsum(np.isin(np.arange(L), members))])
+            saved = max(1, in_flight) * saving  # per layer recomputed, over the microbatches in flight
+            take = np.minimum(count[i] - count[k], np.ceil(np.maximum(short, 0) / saved)).clip(min=0)
+            short = short - take * saved
+            span = span + take * extra[d]
+            taken.append((members, take.astype(int)))
+        order = {tuple(members): take for members, take in taken}
+        costs.recomputed.append([order[tuple(members)] for members in costs.classes])
+        costs.times.append(np.where(valid, span, np.inf))
+        costs.fits.append(valid & (short <= 0))
+    return costs
 
 
-def _dp(problem: PipelineProblem, times, fits, cap: float, combine: str) -> tuple[float, list[int]] | None:
+def _placement(problem: PipelineProblem, counts: list[int], costs: StageCosts) -> Placement:
+    """The placement of `counts`, each stage recomputing the layers its cost counted."""
+    recompute = [False] * problem.head_start
+    first = 0
+    for s, count in enumerate(counts):
+        for members, take in zip(costs.classes, costs.recomputed[s]):
+            chosen = [x for x in members if first <= x < first + count][: take[first, first + count]]
+            for x in chosen:
+                recompute[x] = True
+        first += count
+    return Placement.from_counts(problem, counts, recompute=recompute)
+
+
+def _dp(problem: PipelineProblem, costs: StageCosts, cap: float, combine: str) -> tuple[float, list[int]] | None:
     """Split the chain into virtual stages with every stage time <= cap and fitting in memory,
     minimising the largest stage time ('max') or the sum of stage times ('sum')."""
     L, S = problem.head_start, problem.virtual_count
@@ -142,7 +232,7 @@ def _dp(problem: PipelineProblem, times, fits, cap: float, combine: str) -> tupl
     best[0] = 0.0
     cuts = []
     for s in range(S):
-        cost = np.where(fits[s] & (times[s] <= cap), times[s], np.inf)
+        cost = np.where(costs.fits[s] & (costs.times[s] <= cap), costs.times[s], np.inf)
         total = np.maximum(best[:, None], cost) if combine == "max" else best[:, None] + cost
         cuts.append(np.argmin(total, axis=0))
         best = np.min(total, axis=0)
@@ -157,40 +247,35 @@ def _dp(problem: PipelineProblem, times, fits, cap: float, combine: str) -> tupl
 
 
 def pipedream(problem: PipelineProblem) -> Placement | None:
-    for recompute in (False, True):
-        times, fits = _stage_costs(problem, recompute)
-        found = _dp(problem, times, fits, np.inf, "max")
-        if found is not None:
-            return Placement.from_counts(problem, found[1], recompute=recompute)
-    return None
+    costs = stage_costs(problem)
+    found = _dp(problem, costs, np.inf, "max")
+    return None if found is None else _placement(problem, found[1], costs)
 
 
 def alpa(problem: PipelineProblem) -> Placement | None:
     """Alpa's stage construction: for each bound t_max on the slowest stage, the split minimising
     the sum of stage times; keep the best sum + (m - 1) x t_max (with Alpa's early exit)."""
     m = problem.microbatches
-    for recompute in (False, True):
-        times, fits = _stage_costs(problem, recompute)
-        candidates = np.unique(np.concatenate([t[np.isfinite(t) & f] for t, f in zip(times, fits)]))
-        floor = _dp(problem, times, fits, np.inf, "max")
-        if floor is None:
-            continue
-        best, best_counts = np.inf, None
-        for cap in candidates[candidates >= floor[0]]:
-            if (m - 1) * cap >= best:
-                break
-            found = _dp(problem, times, fits, cap, "sum")
-            if found is not None and found[0] + (m - 1) * cap < best:
-                best, best_counts = found[0] + (m - 1) * cap, found[1]
-        if best_counts is not None:
-            return Placement.from_counts(problem, best_counts, recompute=recompute)
-    return None
+    costs = stage_costs(problem)
+    floor = _dp(problem, costs, np.inf, "max")
+    if floor is None:
+        return None
+    candidates = np.unique(np.concatenate([t[np.isfinite(t) & f] for t, f in zip(costs.times, costs.fits)]))
+    best, best_counts = np.inf, None
+    for cap in candidates[candidates >= floor[0]]:
+        if (m - 1) * cap >= best:
+            break
+        found = _dp(problem, costs, cap, "sum")
+        if found is not None and found[0] + (m - 1) * cap < best:
+            best, best_counts = found[0] + (m - 1) * cap, found[1]
+    return None if best_counts is None else _placement(problem, best_counts, costs)
 
 
 BASELINES: dict[str, Callable[[PipelineProblem], Placement | None]] = {
     "megatron-uniform": megatron_uniform,
     "megatron-override": megatron_override,
     "deepspeed-parameters": deepspeed_parameters,
+    "deepspeed-uniform": deepspeed_uniform,
     "pipedream": pipedream,
     "alpa": alpa,
 }

@@ -3,12 +3,14 @@ and each baseline on its own. Every placement returned is checked by the simulat
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
 from cpsched.cpmodels.pipeline import build
+from cpsched.instances.errors import InputError
 from cpsched.instances.pipeline.problem import GB, KIB, TICKS_PER_MS, PipelineProblem, Placement
-from cpsched.instances.pipeline.schedule import PipelineEvaluation, device_paths, evaluate
+from cpsched.instances.pipeline.schedule import PipelineEvaluation, device_paths, evaluate, schedule_graph
 from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.pipeline.baselines import BASELINES
 from cpsched.solvers.result import Result
@@ -55,6 +57,10 @@ def shard_timing(problem: PipelineProblem, references: list[Placement], deadline
     for extra, lead in SHARD_TIMINGS:
         if time.monotonic() >= deadline:
             break
+        try:
+            schedule_graph(problem, extra, lead)
+        except InputError:  # the barriers of this timing wait on passes its order puts later
+            continue
         for reference in references:
             candidate = spread_shards(problem, reference, extra, lead)
             result = evaluate(problem, candidate)
@@ -73,7 +79,7 @@ def infeasibility_reason(problem: PipelineProblem) -> str:
             fix = "allow shards" if layer.recompute else "allow shards or recompute"
             return (f"layer {layer.name} alone needs {alone * KIB / GB:.1f} GB, the cap is "
                     f"{cap * KIB / GB:g} GB: {fix}")
-    weights = sum(t.weight_kib) + sum(w * x.shards for w, x in zip(t.shard_weight_kib, problem.head))
+    weights = sum(t.weight_kib) + sum(math.ceil(x.params * problem.bytes_per_param / KIB) for x in problem.head)
     if weights > sum(t.capacity_kib):
         return (f"the weights and optimizer state alone need {weights * KIB / GB:.1f} GB, the devices hold "
                 f"{sum(t.capacity_kib) * KIB / GB:g} GB: use more stages, tensor parallelism or a distributed "
@@ -89,8 +95,9 @@ def _stage_rows(problem: PipelineProblem, placement: Placement, result: Pipeline
         names = [problem.layers[i].name for i in layers]
         rows.append({
             "stage": s, "device": s % problem.stages,
-            "layers": f"{names[0]}..{names[-1]} ({len(names)})" if len(names) > 1 else names[0],
-            "first_layer": layers[0], "layer_count": len(layers),
+            "layers": (f"{names[0]}..{names[-1]} ({len(names)})" if len(names) > 1 else names[0]) if names
+            else "(shards only)",
+            "first_layer": layers.start, "layer_count": len(layers),
             "recomputed": sum(placement.recompute[i] for i in layers),
             "time_ms": (result.forward[s] + result.backward[s]) / TICKS_PER_MS,
         })
@@ -149,10 +156,13 @@ def neighbour_placements(problem: PipelineProblem, placement: Placement) -> list
     would otherwise find one master solve at a time."""
     found = []
     bounds = [*placement.boundaries, problem.head_start]
+    last_holds = any(row[(problem.virtual_count - 1) % problem.stages] for row in placement.shards)
     for s in range(1, problem.virtual_count):
+        # the last stage may give up its last layer when its device holds shards
+        top = bounds[s + 1] + (1 if s == problem.virtual_count - 1 and last_holds else 0)
         for step in (-2, -1, 1, 2):
             moved = bounds[s] + step
-            if bounds[s - 1] < moved < bounds[s + 1]:
+            if bounds[s - 1] < moved < top:
                 found.append(replace(placement, boundaries=[*bounds[:s], moved, *bounds[s + 1:-1]]))
     for s in range(problem.virtual_count):
         layers = [i for i in placement.stage_layers(problem, s) if problem.layers[i].recompute is not None]
@@ -178,14 +188,17 @@ class _Search:
 
 def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: float, tracker: Tracker,
                     workers: int, seed: int, known: list[PipelineEvaluation] = (),
-                    master_parameters: dict | None = None) -> _Search:
+                    master_parameters: dict | None = None, shards_on_last: bool = False) -> _Search:
     """Minimise the iteration time exactly, by cuts: CP-SAT solves the placement problem with the
     iteration time bounded below by paths through the schedule (the master); the simulator runs the
     master's placement; if it takes longer than the master thought, its critical path joins the
     master and CP-SAT solves again. The master's optimum is a lower bound throughout; it is proved
-    optimal once the simulated time of a placement meets it."""
+    optimal once the simulated time of a placement meets it. With `shards_on_last` every shard stays
+    on the last device (the plans without vocabulary parallelism, proved among those only)."""
     extra, lead = (hint.extra_warmup, hint.vocab_lead) if hint is not None else (0, 0)
     built = build(problem, hint=hint, extra_warmup=extra, vocab_lead=lead, timeline=False)
+    if shards_on_last:
+        built.keep_shards_on(problem.stages - 1)
     best = _Search(None, None, None, "unknown")
     if hint is not None:
         result = evaluate(problem, hint)
@@ -241,45 +254,65 @@ def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: 
     return best
 
 
+def timing_free_bound(problem: PipelineProblem, deadline: float, workers: int, seed: int) -> int | None:
+    """A lower bound on the iteration time under every vocabulary-pass timing: the master without
+    paths of any one order (each device's work after the first microbatch reaches it, the last
+    stage's round trip), with the memory of the timing that holds the fewest microbatches."""
+    built = build(problem, timeline=False)
+    outcome = run_cpsat(built.model, deadline=deadline, tracker=Tracker(time.monotonic()), workers=workers,
+                        seed=seed, parameters=MASTER_PARAMETERS)
+    return None if outcome.bound is None else int(outcome.bound)
+
+
 def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
                 progress: ProgressCallback | None = None, master_parameters: dict | None = None,
                 **_options) -> Result:
     """The exact planner (path_cut_search), started from the best baseline, so never worse than it.
-    With sharded layers it also searches under the vocabulary-pass timing that suits spread shards,
-    and keeps the faster plan. `master_parameters` replaces the master's CP-SAT parameters (for
-    ablations)."""
+    With sharded layers it first solves the plans that keep every shard on the last device (the
+    plans without vocabulary parallelism, so shards never lose), then searches from there, and under
+    the vocabulary-pass timing that suits spread shards, and keeps the fastest plan; such a plan is
+    `optimal` only against a bound that holds under every timing. `master_parameters` replaces the
+    master's CP-SAT parameters (for ablations)."""
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, progress_in_ms(progress))
     baselines = baseline_placements(problem)
     best = best_baseline(baselines)
     known = [e for _, e in baselines.values() if e is not None]
-    hints: list[Placement | None] = [None if best is None else best[1]]
+    plans: list[tuple[Placement | None, bool]] = [(None if best is None else best[1], False)]  # (hint, on last)
+    free_bound = None
     if problem.head:
+        free_bound = timing_free_bound(problem, started + time_limit / 10, workers, seed)
+        if free_bound is not None:
+            tracker.report(bound=free_bound)
+        plans.insert(0, (plans[0][0], True))
         budget = started + time_limit / 4  # at most a quarter of the time goes to choosing the timing
         spread = shard_timing(problem, [p for p, e in baselines.values() if p is not None], budget)
         if spread is not None and (spread.extra_warmup, spread.vocab_lead) != (0, 0):
-            hints.append(spread)
+            plans.append((spread, False))
     searches = []
-    for number, hint in enumerate(hints):
-        share = (deadline - time.monotonic()) / (len(hints) - number)
+    for number, (hint, on_last) in enumerate(plans):
+        if number == 1 and problem.head and searches[0].placement is not None:
+            hint = searches[0].placement  # the general search starts from the best plan without spread shards
+        share = (deadline - time.monotonic()) / (len(plans) - number)
         same_timing = [e for e in known if hint is None or (hint.extra_warmup, hint.vocab_lead) == (0, 0)]
         search = path_cut_search(problem, hint, time.monotonic() + share, tracker, workers, seed, same_timing,
-                                 master_parameters)
+                                 master_parameters, shards_on_last=on_last)
         searches.append(search)
         if search.interrupted:
             break
     found = [search for search in searches if search.placement is not None]
     if not found:
-        status = "infeasible" if all(search.status == "infeasible" for search in searches) else "unknown"
+        general = [search for search, (_, on_last) in zip(searches, plans) if not on_last]
+        status = "infeasible" if general and all(search.status == "infeasible" for search in general) else "unknown"
         result = pipeline_result(problem, None, "cpsat", status, started, baselines, tracker)
         if status == "infeasible":
             result.metrics["reason"] = infeasibility_reason(problem)
         return result
     winner = min(found, key=lambda search: search.iteration)
-    bounds = [search.bound for search in searches]  # a bound over every timing tried: the weakest
-    bound = None if None in bounds or len(searches) < len(hints) else min(bounds)
+    interrupted = any(search.interrupted for search in searches)
+    # with shards, a search's bound holds for its timing (and shard freedom) only
+    bound = free_bound if problem.head else searches[0].bound
     status = "optimal" if bound is not None and winner.iteration <= bound else "feasible"
     return pipeline_result(problem, winner.placement, "cpsat", status, started, baselines, tracker,
-                           bound=ms(bound), interrupted=any(search.interrupted for search in searches))
-
+                           bound=ms(bound), interrupted=interrupted)

@@ -7,7 +7,7 @@ import itertools
 from pathlib import Path
 
 from cpsched.instances.pipeline.problem import TICKS_PER_MS, PipelineProblem, Placement
-from cpsched.instances.pipeline.schedule import evaluate
+from cpsched.instances.pipeline.schedule import VOCAB_PASSES, evaluate
 from cpsched.solvers.result import Result
 
 LAYOUT_LETTERS = {"embedding": "E", "output": "L", "loss": "L", "final_norm": "", "mtp": "m"}
@@ -75,6 +75,9 @@ def megatron_arguments(problem: PipelineProblem, placement: Placement) -> str:
         layers = [problem.layers[i] for i in placement.stage_layers(problem, s)]
         letters_per_stage.append([LAYOUT_LETTERS.get(x.kind, "t") for x in layers])
         decoder_counts.append(sum(LAYOUT_LETTERS.get(x.kind, "t") == "t" for x in layers))
+    last = (problem.virtual_count - 1) % p
+    if problem.head and all(row[last] == sum(row) for row in placement.shards):  # the head unsplit, last
+        letters_per_stage[-1] += [LAYOUT_LETTERS.get(x.kind, "t") for x in problem.head]
     lines.append(f"--num-layers {sum(decoder_counts)}")
     if v == 1 and p > 1 and len(set(decoder_counts[1:-1])) <= 1 and min(decoder_counts) >= 1:
         if len(set(decoder_counts)) > 1:  # Megatron puts the embedding first and the output last itself
@@ -100,17 +103,17 @@ def megatron_arguments(problem: PipelineProblem, placement: Placement) -> str:
 
 
 def draw_timeline(problem: PipelineProblem, placement: Placement, path: str | Path) -> None:
-    """One row per device, a bar per forward (light), backward (dark) and vocabulary pass (grey),
+    """One row per device, a bar per forward (light), backward (dark) and vocabulary pass S and T (grey),
     labelled by microbatch."""
     from cpsched.solvers.plotting import require_matplotlib
 
     plt = require_matplotlib("--plot")
     result = evaluate(problem, placement)
     figure, axes = plt.subplots(figsize=(14, 0.5 * problem.stages + 1.5))
-    colours = {"F": "#7fb3e6", "B": "#1f5f99", "V": "#999999"}
+    colours = {"F": "#7fb3e6", "B": "#1f5f99", "S": "#bbbbbb", "T": "#777777"}
     for op, start in result.starts.items():
         kind, index, micro = op
-        device = index if kind == "V" else index % problem.stages
+        device = index if kind in VOCAB_PASSES else index % problem.stages
         width = result.durations[op] / TICKS_PER_MS
         axes.broken_barh([(start / TICKS_PER_MS, width)], (device - 0.4, 0.8), facecolors=colours[kind],
                          edgecolor="white", linewidth=0.3)
