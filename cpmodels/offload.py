@@ -34,7 +34,7 @@ class OffloadModel:
     gpu_starts: list[list[cp_model.IntVar]]  # [state up, GPU Adam, state down]; GPU Adam also for resident
     hold: list[cp_model.IntVar]  # a gpu subgroup's time with state on the GPU
     phase: cp_model.IntVar
-    resident_mib: cp_model.IntVar
+    resident_bytes: cp_model.IntVar
 
     def modes(self, values: np.ndarray) -> tuple[str, ...]:
         return tuple(next(m for m in MODES if values[self.mode[m][g].Index()]) for g in range(len(self.mode["cpu"])))
@@ -72,7 +72,7 @@ class OffloadModel:
                 model.add_hint(var, int(value))
             model.add_hint(self.hold[g], int(gpu[2]) + int(tables.state_down[g]) - int(gpu[0]))
         model.add_hint(self.phase, phase)
-        model.add_hint(self.resident_mib, sum(int(tables.state_mib[g]) for g, m in enumerate(plan.modes)
+        model.add_hint(self.resident_bytes, sum(int(tables.state_size[g]) for g, m in enumerate(plan.modes)
                                               if m == "resident"))
 
 
@@ -82,7 +82,7 @@ def build(problem: OffloadProblem, horizon: int, hint: OffloadPlan | None = None
     tables = problem.tables
     n = problem.subgroups
     model = cp_model.CpModel()
-    lowest, highest = tables.lowest_free_mib(), tables.highest_free_mib()
+    lowest, highest = tables.lowest_free_bytes(), tables.highest_free_bytes()
     memory_end = max(horizon, int(tables.capacity_times[-1]) + 1)
     phase = model.new_int_var(0, horizon, "phase")
     mode: dict[str, list] = {m: [] for m in MODES}
@@ -94,7 +94,7 @@ def build(problem: OffloadProblem, horizon: int, hint: OffloadPlan | None = None
         for m in MODES:
             mode[m].append(x[m])
         model.add_exactly_one(x.values())
-        need = int(tables.state_mib[g])
+        need = int(tables.state_size[g])
         if not problem.allow_resident or need > lowest:
             model.add(x["resident"] == 0)
         if need > highest:
@@ -133,17 +133,17 @@ def build(problem: OffloadProblem, horizon: int, hint: OffloadPlan | None = None
     for intervals in on.values():
         model.add_no_overlap(intervals)
     steps = [*list(tables.capacity_times), memory_end]
-    for i, free in enumerate(tables.capacity_mib):
+    for i, free in enumerate(tables.capacity_bytes):
         taken = highest - int(free)
         if taken > 0 and steps[i + 1] > steps[i]:
             memory.append(model.new_fixed_size_interval_var(int(steps[i]), int(steps[i + 1] - steps[i]), f"cap{i}"))
             demands.append(taken)
     model.add_cumulative(memory, demands, highest)
 
-    resident_mib = add_load_cuts(problem, model, mode, phase)
+    resident_bytes = add_load_cuts(problem, model, mode, phase)
     _order_identical(problem, model, mode, cpu_starts, gpu_starts)
     model.minimize(phase)
-    built = OffloadModel(model, mode, cpu_starts, gpu_starts, hold, phase, resident_mib)
+    built = OffloadModel(model, mode, cpu_starts, gpu_starts, hold, phase, resident_bytes)
     if hint is not None:
         built.hint(problem, hint, hint_phase if hint_phase is not None else horizon)
     return built
@@ -163,13 +163,13 @@ def add_load_cuts(problem: OffloadProblem, model: cp_model.CpModel, mode: dict, 
         times = times[np.linspace(0, len(times) - 1, MAX_RELEASE_CUTS).round().astype(int)]
     cpu, gpu, resident = mode["cpu"], mode["gpu"], mode["resident"]
     n = problem.subgroups
-    resident_mib = model.new_int_var(0, tables.lowest_free_mib(), "resident_mib")
-    model.add(resident_mib == sum(int(tables.state_mib[g]) * resident[g] for g in range(n)))
+    resident_bytes = model.new_int_var(0, tables.lowest_free_bytes(), "resident_bytes")
+    model.add(resident_bytes == sum(int(tables.state_size[g]) * resident[g] for g in range(n)))
     for g in range(n):  # a streamed state needs room beside the resident ones
-        model.add(resident_mib + int(tables.state_mib[g]) * gpu[g] <= tables.highest_free_mib())
-    ticks_per_mib = max(float(tables.state_up[g]) / max(1, int(tables.state_mib[g])) for g in range(n))
+        model.add(resident_bytes + int(tables.state_size[g]) * gpu[g] <= tables.highest_free_bytes())
+    ticks_per_byte = max(float(tables.state_up[g]) / max(1, int(tables.state_size[g])) for g in range(n))
     # rounded so the cut stays valid: the room counted up, each resident state's share of it down
-    prefetch_room = sum(math.floor(ticks_per_mib * int(tables.state_mib[g])) * resident[g] for g in range(n))
+    prefetch_room = sum(math.floor(ticks_per_byte * int(tables.state_size[g])) * resident[g] for g in range(n))
     for r in times.tolist():
         later = np.flatnonzero(tables.update_release >= r).tolist()
         if not later:
@@ -178,9 +178,9 @@ def add_load_cuts(problem: OffloadProblem, model: cp_model.CpModel, mode: dict, 
         uploads = sum(int(tables.param_up[g]) * cpu[g] for g in later)
         downloads = sum(int(tables.state_down[g]) * gpu[g] for g in later)
         model.add(phase >= r + sum(int(tables.gpu_update[g]) * (gpu[g] + resident[g]) for g in later))
-        free = int(tables.capacity_mib[np.searchsorted(tables.capacity_times, r, side="right") - 1])
+        free = int(tables.capacity_bytes[np.searchsorted(tables.capacity_times, r, side="right") - 1])
         model.add(phase >= r + uploads + sum(int(tables.state_up[g]) * gpu[g] for g in later)
-                  - math.ceil(ticks_per_mib * free) + prefetch_room)
+                  - math.ceil(ticks_per_byte * free) + prefetch_room)
         if relaxation:
             any_cpu = _any(model, [cpu[g] for g in later])
             any_gpu = _any(model, [gpu[g] for g in later])
@@ -193,7 +193,7 @@ def add_load_cuts(problem: OffloadProblem, model: cp_model.CpModel, mode: dict, 
             model.add(phase >= r + uploads)
             model.add(phase >= r + downloads + sum(int(tables.grad_down[g]) * cpu[g] for g in sent))
     model.add(phase >= sum(int(tables.param_up[g]) * cpu[g] + int(tables.state_up[g]) * gpu[g] for g in range(n)))
-    return resident_mib
+    return resident_bytes
 
 
 def _any(model: cp_model.CpModel, literals: list) -> cp_model.IntVar:
@@ -215,15 +215,15 @@ def build_relaxation(problem: OffloadProblem, horizon: int) -> OffloadModel:
     mode: dict[str, list] = {m: [model.new_bool_var(f"{m}{g}") for g in range(problem.subgroups)] for m in MODES}
     for g in range(problem.subgroups):
         model.add_exactly_one(mode[m][g] for m in MODES)
-        need = int(tables.state_mib[g])
-        if not problem.allow_resident or need > tables.lowest_free_mib():
+        need = int(tables.state_size[g])
+        if not problem.allow_resident or need > tables.lowest_free_bytes():
             model.add(mode["resident"][g] == 0)
-        if need > tables.highest_free_mib():
+        if need > tables.highest_free_bytes():
             model.add(mode["gpu"][g] == 0)
-    resident_mib = add_load_cuts(problem, model, mode, phase, relaxation=True)
+    resident_bytes = add_load_cuts(problem, model, mode, phase, relaxation=True)
     _order_modes(model, mode, groups_by(list(zip(problem.params.tolist(), tables.update_release.tolist()))))
     model.minimize(phase)
-    return OffloadModel(model, mode, [], [], [], phase, resident_mib)
+    return OffloadModel(model, mode, [], [], [], phase, resident_bytes)
 
 
 def groups_by(keys: list) -> list[list[int]]:

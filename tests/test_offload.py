@@ -51,7 +51,7 @@ def test_evaluate_names_each_broken_rule():
     assert evaluate(problem, early).violations == ["subgroup 0: gradient sent at 0 before it is ready at 5000"]
     both_up = OffloadPlan(("gpu", "gpu"), np.array([[0, 60_000, 61_000], [60_000, 120_000, 121_000]]))
     verdict = evaluate(problem, both_up)
-    assert verdict.violations == ["GPU memory: 2290 MiB of state at 60 ms, 1430 MiB free"]
+    assert verdict.violations == ["GPU memory: 2.4 GB of state at 60 ms, 1.5 GB free"]
     overlap = OffloadPlan(("cpu", "cpu"), np.array([[5_000, 15_000, 115_000], [10_000, 20_000, 120_000]]))
     assert "d2h: subgroups 0 and 1 overlap at 10000" in evaluate(problem, overlap).violations
 
@@ -155,7 +155,7 @@ GOOD = {"kind": "offload", "subgroups": [{"params": 1000000, "ready_ms": 0}],
     ({"subgroups": []}, "'subgroups' must be a non-empty list"),
     ({"hardware": {**GOOD["hardware"], "free_memory_gb": [[5, 1]]}}, "hardware.free_memory_gb must start at 0 ms"),
     ({"hardware": {**GOOD["hardware"], "free_memory_gb": 1e300}},
-     "a free_memory_gb value is out of range (at most 2^53 microseconds or MiB): check the units"),
+     "a free_memory_gb value is out of range (at most 2^53 microseconds or bytes): check the units"),
     ({"subgroups": [{"params": 1000000, "ready_ms": 1e300}]}, "a subgroup's ready_ms is out of range"),
     ({"allow_resident": "false"}, "allow_resident must be true or false, got 'false'"),
     ({"update_after": 5}, "unknown field(s) update_after; expected"),
@@ -197,3 +197,23 @@ def test_profile_and_solve_on_the_command_line(tmp_path):
     assert summary["method"] == "cpsat" and summary["phase_ms"] == summary["objective"]
     assert len(summary["plan"]["subgroups"]) == load(str(problem)).subgroups
     assert set(summary["baselines"]) == set(BASELINES)
+
+
+def test_a_state_that_fits_to_the_byte_is_allowed():
+    """States of 3.6 and 2.4 GB under 6.0 GB free: both may be up at once, so the plan at 6.0 GB is
+    the plan at 6.05 GB (memory counts whole bytes, not rounded MiB); and five 1.2 GB states are up
+    together in exactly 6.0 GB."""
+    def problem(free_gb: float) -> OffloadProblem:
+        return two_subgroups(free_gb=free_gb, params=np.array([300_000_000, 200_000_000]))
+
+    exact, roomy = (solve(problem(gb), "cpsat", time_limit=20) for gb in (6.0, 6.05))
+    assert exact.status == roomy.status == "optimal"
+    assert exact.objective == roomy.objective
+    both = evaluate(problem(6.0), list_schedule(problem(6.0), ["gpu", "gpu"]))
+    assert both.feasible and both.peak_gb == 6.0
+    five = two_subgroups(free_gb=6.0, params=np.full(5, 100_000_000), ready_ms=np.zeros(5))
+    # uploads one after another, then five updates while every state is up, then the downloads
+    plan = OffloadPlan(("gpu",) * 5, np.array([[60_000 * g, 300_000 + 1000 * g, 305_000 + 60_000 * g]
+                                               for g in range(5)]))
+    verdict = evaluate(five, plan)
+    assert verdict.feasible and verdict.peak_gb == 6.0

@@ -16,8 +16,9 @@ of its upload to the end of its download. A resident state holds GPU memory all 
 fit under the lowest free memory of the timeline. The update phase ends when every updated
 parameter is on the GPU and every state that went up is back in host memory.
 
-All arithmetic is on integer tables (microseconds, MiB), the same ones the CP-SAT model uses, so
-the model's objective and this module's phase time agree exactly.
+All arithmetic is on integer tables (microseconds, bytes), the same ones the CP-SAT model uses, so
+the model's objective and this module's phase time agree exactly, and a state that fits the free
+memory to the byte is allowed.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ import numpy as np
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import FromDocument, JsonSolution, plain
-from cpsched.instances.units import GB, MIB, TICKS_PER_MS
+from cpsched.instances.units import GB, TICKS_PER_MS
 from cpsched.instances.validation import LARGEST
 from cpsched.instances.validation import number as _number
+
+EXACT = 1e-6  # a byte count within this of a whole number is that number (float noise, not a byte)
 
 MODES = ("cpu", "gpu", "resident")
 RESOURCES = ("d2h", "h2d", "cpu", "gpu")
@@ -117,7 +120,7 @@ def _check(problem: OffloadProblem) -> None:
 
 @dataclass(frozen=True)
 class OffloadTables:
-    """Every duration in microseconds (at least 1), release times, and memory in MiB."""
+    """Every duration in microseconds (at least 1), release times, and memory in bytes."""
 
     grad_down: np.ndarray
     cpu_update: np.ndarray
@@ -127,19 +130,19 @@ class OffloadTables:
     state_down: np.ndarray
     release: np.ndarray  # gradient ready
     update_release: np.ndarray  # an update may start: gradient ready and update_after
-    state_mib: np.ndarray
+    state_size: np.ndarray
     capacity_times: np.ndarray  # the free memory's steps: from this tick on...
-    capacity_mib: np.ndarray  # ...this many MiB are free
+    capacity_bytes: np.ndarray  # ...this many bytes are free
 
     @staticmethod
     @np.errstate(over="ignore", invalid="ignore")  # out-of-range values are reported, not warned about
     def of(problem: OffloadProblem) -> OffloadTables:
-        """The integer tables (microseconds, MiB) of `problem`."""
+        """The integer tables (microseconds, bytes) of `problem`."""
         params = problem.params.astype(np.float64)
 
         def whole(values: np.ndarray, what: str) -> np.ndarray:
             if not np.all(np.abs(values) <= LARGEST):  # also catches inf and nan
-                raise InputError(f"{what} is out of range (at most 2^53 microseconds or MiB): check the units",
+                raise InputError(f"{what} is out of range (at most 2^53 microseconds or bytes): check the units",
                                  source=problem.name)
             return values.astype(np.int64)
 
@@ -149,8 +152,8 @@ class OffloadTables:
         release = whole(np.round(problem.ready_ms * TICKS_PER_MS), "a subgroup's ready_ms")
         steps = np.array(problem.free_memory, dtype=np.float64)
         times = whole(np.round(steps[:, 0] * TICKS_PER_MS), "a free_memory_gb time")
-        mib = whole(np.floor(steps[:, 1] * GB / MIB), "a free_memory_gb value")
-        capacity = dict(zip(times.tolist(), mib.tolist()))
+        free = whole(np.floor(steps[:, 1] * GB + EXACT), "a free_memory_gb value")
+        capacity = dict(zip(times.tolist(), free.tolist()))
         return OffloadTables(
             grad_down=ticks(params * problem.grad_bytes / (problem.d2h_gbps * GB), "a gradient download"),
             cpu_update=ticks(params / problem.cpu_adam_per_s, "a CPU Adam update"),
@@ -161,9 +164,9 @@ class OffloadTables:
             release=release,
             update_release=np.maximum(release, whole(np.array([round(problem.update_after_ms * TICKS_PER_MS)]),
                                                      "update_after_ms")[0]),
-            state_mib=whole(np.ceil(params * problem.state_bytes / MIB), "a subgroup's state"),
+            state_size=whole(np.ceil(params * problem.state_bytes - EXACT), "a subgroup's state"),
             capacity_times=np.array(list(capacity), dtype=np.int64),  # steps closer than a tick: the last wins
-            capacity_mib=np.array(list(capacity.values()), dtype=np.int64),
+            capacity_bytes=np.array(list(capacity.values()), dtype=np.int64),
         )
 
     def path(self, mode: str, g: int) -> tuple[tuple[str, int] | None, tuple[str, int], tuple[str, int] | None]:
@@ -174,13 +177,13 @@ class OffloadTables:
             return ("h2d", int(self.state_up[g])), ("gpu", int(self.gpu_update[g])), ("d2h", int(self.state_down[g]))
         return None, ("gpu", int(self.gpu_update[g])), None
 
-    def lowest_free_mib(self) -> int:
-        """The least GPU memory free at any time of the phase, in MiB."""
-        return int(self.capacity_mib.min())
+    def lowest_free_bytes(self) -> int:
+        """The least GPU memory free at any time of the phase, in bytes."""
+        return int(self.capacity_bytes.min())
 
-    def highest_free_mib(self) -> int:
-        """The most GPU memory free at any time of the phase, in MiB."""
-        return int(self.capacity_mib.max())
+    def highest_free_bytes(self) -> int:
+        """The most GPU memory free at any time of the phase, in bytes."""
+        return int(self.capacity_bytes.max())
 
 
 @dataclass
@@ -209,7 +212,7 @@ class OffloadEvaluation:
 
     feasible: bool
     phase: int  # ticks
-    peak_mib: int
+    peak_bytes: int
     violations: list[str]
     busy: dict[str, int]  # ticks each resource works
 
@@ -226,30 +229,30 @@ class OffloadEvaluation:
     @property
     def peak_gb(self) -> float:
         """The peak GPU memory of optimizer state, in GB."""
-        return self.peak_mib * MIB / GB
+        return self.peak_bytes / GB
 
 
 def memory_intervals(problem: OffloadProblem, plan: OffloadPlan, phase: int) -> list[tuple[int, int, int]]:
-    """(from, to, MiB) of every state on the GPU: a gpu subgroup from its upload to its download, a
+    """(from, to, bytes) of every state on the GPU: a gpu subgroup from its upload to its download, a
     resident one from 0 to the end of the phase (and beyond: it stays)."""
     tables = problem.tables
     intervals = []
     for g, mode in enumerate(plan.modes):
         if mode == "gpu":
             intervals.append((int(plan.starts[g, 0]), int(plan.starts[g, 2]) + int(tables.state_down[g]),
-                              int(tables.state_mib[g])))
+                              int(tables.state_size[g])))
         elif mode == "resident":
-            intervals.append((0, max(phase, int(tables.capacity_times[-1]) + 1), int(tables.state_mib[g])))
+            intervals.append((0, max(phase, int(tables.capacity_times[-1]) + 1), int(tables.state_size[g])))
     return intervals
 
 
 def memory_curve(problem: OffloadProblem, plan: OffloadPlan, phase: int) -> tuple[np.ndarray, np.ndarray]:
-    """The optimizer state on the GPU as steps: (ticks, MiB from that tick on)."""
+    """The optimizer state on the GPU as steps: (ticks, bytes from that tick on)."""
     intervals = memory_intervals(problem, plan, phase)
     events: dict[int, int] = {0: 0}
-    for start, end, mib in intervals:
-        events[start] = events.get(start, 0) + mib
-        events[end] = events.get(end, 0) - mib
+    for start, end, size in intervals:
+        events[start] = events.get(start, 0) + size
+        events[end] = events.get(end, 0) - size
     times = np.array(sorted(events), dtype=np.int64)
     return times, np.cumsum([events[t] for t in times])
 
@@ -298,11 +301,12 @@ def evaluate(problem: OffloadProblem, plan: OffloadPlan) -> OffloadEvaluation:
     peak = 0
     for tick in sorted(set(change_times) | set(step_times)):
         in_use = int(used[bisect.bisect_right(change_times, tick) - 1])
-        free = int(tables.capacity_mib[bisect.bisect_right(step_times, tick) - 1])
+        free = int(tables.capacity_bytes[bisect.bisect_right(step_times, tick) - 1])
         if tick < phase or tick == 0:
             peak = max(peak, in_use)
         if in_use > free:
-            violations.append(f"GPU memory: {in_use} MiB of state at {tick / TICKS_PER_MS:g} ms, {free} MiB free")
+            violations.append(f"GPU memory: {in_use / GB:.9g} GB of state at {tick / TICKS_PER_MS:g} ms, "
+                              f"{free / GB:.9g} GB free")
             break
     busy = {resource: sum(e - s for s, e, _ in items) for resource, items in jobs.items()}
     return OffloadEvaluation(not violations, phase, peak, violations, busy)
@@ -337,13 +341,13 @@ class _Calendar:
 class _Memory:
     """Booked state on the GPU against the free-memory steps."""
 
-    def __init__(self, tables: OffloadTables, resident_mib: int) -> None:
+    def __init__(self, tables: OffloadTables, resident_bytes: int) -> None:
         self.times = tables.capacity_times.tolist()
-        self.free = [int(c) - resident_mib for c in tables.capacity_mib]
+        self.free = [int(c) - resident_bytes for c in tables.capacity_bytes]
         self.booked: list[tuple[int, int, int]] = []
 
-    def first_conflict(self, start: int, end: int, mib: int) -> int | None:
-        """None if [start, end) holds `mib` more everywhere, else the next time memory frees up
+    def first_conflict(self, start: int, end: int, size: int) -> int | None:
+        """None if [start, end) holds `size` bytes more everywhere, else the next time memory frees up
         (-1 if it never does)."""
         overlapping = [(s, e, m) for s, e, m in self.booked if s < end and e > start]
         first = bisect.bisect_right(self.times, start) - 1
@@ -351,14 +355,14 @@ class _Memory:
                          *(t for t in self.times[first + 1:] if t < end)})
         for tick in points:
             used = sum(m for s, e, m in overlapping if s <= tick < e)
-            if used + mib > self.free[bisect.bisect_right(self.times, tick) - 1]:
+            if used + size > self.free[bisect.bisect_right(self.times, tick) - 1]:
                 later = [e for s, e, _ in overlapping if s <= tick < e]
                 later += self.times[bisect.bisect_right(self.times, tick):][:1]
                 return min(later) if later else -1
         return None
 
-    def book(self, start: int, end: int, mib: int) -> None:
-        self.booked.append((start, end, mib))
+    def book(self, start: int, end: int, size: int) -> None:
+        self.booked.append((start, end, size))
 
 
 def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
@@ -373,12 +377,12 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
     modes = tuple(modes)
     if len(modes) != problem.subgroups:
         raise InputError(f"{len(modes)} modes for {problem.subgroups} subgroups", source=problem.name)
-    resident_mib = sum(int(tables.state_mib[g]) for g, mode in enumerate(modes) if mode == "resident")
-    if resident_mib > tables.lowest_free_mib():
-        raise InputError(f"resident optimizer state needs {resident_mib * MIB / GB:.1f} GB but as little as "
-                         f"{tables.lowest_free_mib() * MIB / GB:.1f} GB is free on the GPU", source=problem.name)
+    resident_bytes = sum(int(tables.state_size[g]) for g, mode in enumerate(modes) if mode == "resident")
+    if resident_bytes > tables.lowest_free_bytes():
+        raise InputError(f"resident optimizer state needs {resident_bytes / GB:.1f} GB but as little as "
+                         f"{tables.lowest_free_bytes() / GB:.1f} GB is free on the GPU", source=problem.name)
     calendars = {resource: _Calendar() for resource in RESOURCES}
-    memory = _Memory(tables, resident_mib)
+    memory = _Memory(tables, resident_bytes)
     if order is None:
         order = sorted(range(problem.subgroups), key=lambda g: (int(tables.release[g]), g))
     starts = np.full((problem.subgroups, 3), -1, dtype=np.int64)
@@ -398,10 +402,10 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
             calendars["gpu"].book(start, update[1])
             starts[g, 1] = start
         else:
-            need = int(tables.state_mib[g])
+            need = int(tables.state_size[g])
             if need > most_free:
-                raise InputError(f"subgroup {g} needs {need * MIB / GB:.2f} GB of state on the GPU but at most "
-                                 f"{most_free * MIB / GB:.2f} GB is ever free", source=problem.name)
+                raise InputError(f"subgroup {g} needs {need / GB:.2f} GB of state on the GPU but at most "
+                                 f"{most_free / GB:.2f} GB is ever free", source=problem.name)
             ready = max(0, int(update_release[g]) - first[1])
             while True:
                 chain = _place_chain(calendars, (first, update, last), ready, int(update_release[g]),
@@ -411,7 +415,7 @@ def list_schedule(problem: OffloadProblem, modes: tuple[str, ...] | list[str],
                 if retry is None:
                     break
                 if retry < 0:
-                    raise InputError(f"the simulator found no time when subgroup {g}'s state ({need * MIB / GB:.2f} "
+                    raise InputError(f"the simulator found no time when subgroup {g}'s state ({need / GB:.2f} "
                                      "GB) fits in the GPU memory left free", source=problem.name)
                 ready = max(retry, ready + 1)
             for (resource, duration), start in zip((first, update, last), chain):

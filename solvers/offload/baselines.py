@@ -57,7 +57,7 @@ def zero_offload(problem: OffloadProblem) -> BaselinePlan | None:
 
 def all_gpu(problem: OffloadProblem) -> BaselinePlan | None:
     tables = problem.tables
-    if problem.allow_resident and int(tables.state_mib.sum()) <= tables.lowest_free_mib():
+    if problem.allow_resident and int(tables.state_size.sum()) <= tables.lowest_free_bytes():
         return _timed(problem, ["resident"] * problem.subgroups, "resident")
     return _timed(problem, ["gpu"] * problem.subgroups, "streamed")
 

@@ -11,7 +11,6 @@ import click
 from cpsched.instances.errors import InputError
 from cpsched.instances.offload.problem import (
     GB,
-    MIB,
     MODES,
     TICKS_PER_MS,
     OffloadPlan,
@@ -144,10 +143,10 @@ def draw_offload(problem: OffloadProblem, plan: OffloadPlan, path: str | Path) -
     lanes.set_title(f"{problem.name}: update phase {phase / TICKS_PER_MS:.1f} ms (dotted: last gradient ready)")
     times, used = memory_curve(problem, plan, phase)
     end = max(phase, int(times[-1])) / TICKS_PER_MS
-    memory.step([*list(times / TICKS_PER_MS), end], [*list(used * MIB / GB), used[-1] * MIB / GB], where="post",
+    memory.step([*list(times / TICKS_PER_MS), end], [*list(used / GB), used[-1] / GB], where="post",
                 label="optimizer state on GPU", color="#1f5f99")
     memory.step([*list(tables.capacity_times / TICKS_PER_MS), end],
-                [*list(tables.capacity_mib * MIB / GB), tables.capacity_mib[-1] * MIB / GB], where="post",
+                [*list(tables.capacity_bytes / GB), tables.capacity_bytes[-1] / GB], where="post",
                 label="free for it", color="black", linestyle="--")
     memory.set_ylabel("GB")
     memory.set_xlabel("ms from the start of the backward pass")

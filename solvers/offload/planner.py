@@ -11,7 +11,6 @@ from cpsched.cpmodels.offload import build, build_relaxation
 from cpsched.instances.errors import InputError
 from cpsched.instances.offload.problem import (
     GB,
-    MIB,
     MODES,
     TICKS_PER_MS,
     OffloadPlan,
@@ -46,8 +45,8 @@ def plan_metrics(problem: OffloadProblem, plan: OffloadPlan) -> dict:
     up = sum(p * (problem.param_bytes if c else problem.state_bytes if s else 0)
              for p, c, s in zip(problem.params.tolist(), cpu, gpu))
     return {"subgroups_by_mode": counts, "params_by_mode": params, "h2d_gb": up / GB, "d2h_gb": down / GB,
-            "resident_gb": float(sum(tables.state_mib[g] for g, m in enumerate(plan.modes) if m == "resident"))
-            * MIB / GB}
+            "resident_gb": float(sum(tables.state_size[g] for g, m in enumerate(plan.modes) if m == "resident"))
+            / GB}
 
 
 def offload_result(problem: OffloadProblem, plan: OffloadPlan | None, method: str, status: str, started: float,
@@ -97,7 +96,7 @@ def solve_baseline(problem: OffloadProblem, name: str, **_options) -> Result:
     if chosen is None:
         raise InputError(f"the {name} rule has no plan that fits: the simulator found no time when the "
                          f"optimizer state it puts on the GPU fits in the memory left free (at most "
-                         f"{problem.tables.highest_free_mib() * MIB / GB:.2f} GB)", source=problem.name)
+                         f"{problem.tables.highest_free_bytes() / GB:.2f} GB)", source=problem.name)
     return offload_result(problem, chosen.plan, name, "feasible", started, baselines, setting=chosen.setting)
 
 
