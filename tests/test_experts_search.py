@@ -71,3 +71,35 @@ def test_swaps_cut_eplb_tokens_and_moves_without_a_busier_gpu():
             assert after.internode[0] < 0.7 * before.internode[0]
         else:
             assert after.migrated_bytes[0] < 0.5 * before.migrated_bytes[0]
+
+
+def test_drift_descent_gives_headroom_under_the_planning_cap():
+    """From EPLB's layer the descent lowers the expected peak over the drift scenarios, keeps every
+    GPU under EPLB's busiest on the planning window, and only rearranges EPLB's replicas."""
+    from cpsched.solvers.experts.robust import drift_scenarios, expected_peak, robust_descent
+
+    problem = synthetic("deepseek-v3", nodes=2, gpus_per_node=4, redundant=8, layers=1, seed=3)
+    row = eplb(problem).phy2log[0]
+    scenarios = drift_scenarios(problem, 0)
+    cap = busiest_gpu(problem, 0, row)
+    lowered = robust_descent(problem, 0, row, scenarios, cap, time.monotonic() + LATER)
+    assert expected_peak(problem, 0, lowered, scenarios) < expected_peak(problem, 0, row, scenarios) - 0.01
+    assert busiest_gpu(problem, 0, lowered) <= cap + 1e-9
+    assert sorted(lowered.tolist()) == sorted(row.tolist())
+
+
+def test_plan_keeps_eplbs_headroom_on_every_layer():
+    """Every layer of the plan: no GPU busier than EPLB's on the planning window, and EPLB's
+    headroom kept under drift (no busier in any judging scenario, or clearly less busy on average)."""
+    from cpsched.solvers import solve
+    from cpsched.solvers.experts.robust import Headroom
+
+    problem = synthetic("deepseek-v3", nodes=2, gpus_per_node=4, redundant=8, layers=2, seed=4)
+    plan = solve(problem, "cpsat", time_limit=12).solution
+    theirs = eplb(problem)
+    for layer in range(problem.layers):
+        headroom = Headroom.against(problem, layer, theirs.phy2log[layer], seed=0)
+        assert busiest_gpu(problem, layer, plan.phy2log[layer]) <= busiest_gpu(problem, layer, theirs.phy2log[layer])
+        assert headroom.qualifies(problem, layer, plan.phy2log[layer])
+        ours, eplbs = plan.phy2log[layer], theirs.phy2log[layer]
+        assert headroom.peak(problem, layer, ours) <= headroom.peak(problem, layer, eplbs)

@@ -5,6 +5,7 @@ keeps the better of the two), and each baseline on its own. Every placement is c
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,21 +21,39 @@ from cpsched.instances.experts.problem import (
 )
 from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.experts.baselines import BASELINES
+from cpsched.solvers.experts.robust import Headroom, robust_descent
 from cpsched.solvers.experts.search import improve_by_swaps
 from cpsched.solvers.result import Result
 
 PAIRS_PER_LAYER = 256  # co-activated pairs the model weighs per layer (the heaviest); evaluate counts all
 
 
-def layer_key(problem: ExpertProblem, layer: int, row: np.ndarray, reference: float) -> tuple:
-    """Lexicographic quality of one layer's placement: the busiest GPU, where any load up to
-    `reference` (EPLB's) counts as equal; inter-node tokens; moves; the busiest GPU itself. A row
-    that leaves an expert without a replica is worst."""
+@dataclass(frozen=True)
+class Reference:
+    """What a layer's plan must not exceed: EPLB's busiest GPU on the planning window, and EPLB's
+    peaks under drift (`headroom`)."""
+
+    busiest: float
+    headroom: Headroom
+
+
+def reference_of(problem: ExpertProblem, layer: int, eplb_row: np.ndarray, seed: int) -> Reference:
+    return Reference(busiest_gpu(problem, layer, eplb_row), Headroom.against(problem, layer, eplb_row, seed))
+
+
+def layer_key(problem: ExpertProblem, layer: int, row: np.ndarray, reference: Reference) -> tuple:
+    """Lexicographic quality of one layer's placement: the busiest GPU, where any load up to EPLB's
+    counts as equal; whether it keeps EPLB's headroom under drift (`Headroom.qualifies`); the
+    expected peak under drift, where any up to the headroom's limit counts as equal; inter-node
+    tokens; moves; the busiest GPU itself. A row that leaves an expert without a replica is worst."""
     if (np.bincount(row[row >= 0], minlength=problem.experts) == 0).any():
         return (np.inf,)
     busiest = round(busiest_gpu(problem, layer, row), 6)
-    return (max(busiest, round(reference, 6)), internode_tokens(problem, layer, row),
-            migrated_bytes(problem, layer, row), busiest)
+    headroom = reference.headroom
+    peak = round(headroom.peak(problem, layer, row), 9)
+    return (max(busiest, round(reference.busiest, 6)), not headroom.qualifies(problem, layer, row),
+            max(peak, round(headroom.limit, 9)),
+            internode_tokens(problem, layer, row), migrated_bytes(problem, layer, row), busiest)
 
 
 def expert_result(problem: ExpertProblem, placement: ExpertPlacement, method: str, status: str, started: float,
@@ -68,18 +87,18 @@ def solve_baseline(problem: ExpertProblem, name: str, **_options) -> Result:
     return expert_result(problem, baselines[name], name, "feasible", started, baselines)
 
 
-def best_row(problem: ExpertProblem, layer: int, candidates: list[np.ndarray], reference: float) -> np.ndarray:
+def best_row(problem: ExpertProblem, layer: int, candidates: list[np.ndarray], reference: Reference) -> np.ndarray:
     return min(candidates, key=lambda row: layer_key(problem, layer, row, reference))
 
 
 def plan_layer(problem: ExpertProblem, layer: int, baselines: dict[str, ExpertPlacement], layer_end: float,
                workers: int, seed: int) -> tuple[np.ndarray, str, bool]:
     """One layer's placement, its status and whether the solve was interrupted. A fifth of the time
-    goes to the busiest GPU, two fifths to CP-SAT on tokens and moves, the rest to swaps (all of it
-    to the busiest GPU when there is nothing else to optimise)."""
+    goes to the busiest GPU, two fifths to CP-SAT on tokens and moves, the rest to the drift descent
+    and swaps (all of it to the busiest GPU when there is nothing else to optimise)."""
     budget = layer_end - time.monotonic()
     secondary = has_secondary(problem)
-    reference = busiest_gpu(problem, layer, baselines["eplb"].phy2log[layer])
+    reference = reference_of(problem, layer, baselines["eplb"].phy2log[layer], seed)
     candidates = [other.phy2log[layer] for other in baselines.values()]
     built = build_layer(problem, layer, hint=best_row(problem, layer, candidates, reference))
     outcome = run_cpsat(built.model, deadline=time.monotonic() + (0.2 if secondary else 1.0) * budget,
@@ -89,7 +108,7 @@ def plan_layer(problem: ExpertProblem, layer: int, baselines: dict[str, ExpertPl
         candidates.append(built.decode(problem, outcome.values))
     interrupted = outcome.interrupted
     if secondary and not interrupted:
-        cap = max(reference, busiest_gpu(problem, layer, candidates[-1]))
+        cap = max(reference.busiest, busiest_gpu(problem, layer, candidates[-1]))
         second = build_layer(problem, layer, hint=best_row(problem, layer, candidates, reference), max_load_cap=cap,
                              pairs=PAIRS_PER_LAYER)
         refined = run_cpsat(second.model, deadline=layer_end - 0.4 * budget, tracker=Tracker(time.monotonic()),
@@ -99,8 +118,24 @@ def plan_layer(problem: ExpertProblem, layer: int, baselines: dict[str, ExpertPl
             candidates.append(second.decode(problem, refined.values))
         start = best_row(problem, layer, candidates, reference)
         if not interrupted and layer_key(problem, layer, start, reference)[0] != np.inf:
-            cap = max(reference, busiest_gpu(problem, layer, start))
-            swapped = improve_by_swaps(problem, layer, start, max(layer_end, time.monotonic()), cap=cap)
+            cap = max(reference.busiest, busiest_gpu(problem, layer, start))
+            # headroom for the next window: lower the expected peak from the best row and from
+            # EPLB's, then cut tokens and moves by swaps that keep most of what was gained
+            share = (layer_end - time.monotonic()) / 4
+            robust = [robust_descent(problem, layer, row, reference.headroom.search, cap, time.monotonic() + share)
+                      for row in (start, baselines["eplb"].phy2log[layer])]
+            candidates += robust
+            lowest = min(reference.headroom.peak(problem, layer, row) for row in robust)
+            reference = replace(reference, headroom=reference.headroom.after_descent(lowest))
+
+            def keeps_headroom(row: np.ndarray) -> bool:
+                headroom = reference.headroom
+                return headroom.peak(problem, layer, row) <= headroom.limit + 1e-12 and headroom.qualifies(
+                    problem, layer, row)
+
+            begin = best_row(problem, layer, [*robust, baselines["eplb"].phy2log[layer]], reference)
+            swapped = improve_by_swaps(problem, layer, begin, max(layer_end, time.monotonic()), cap=cap,
+                                       accept=keeps_headroom)
             candidates.append(swapped.row)
             interrupted = swapped.interrupted
     return best_row(problem, layer, candidates, reference), status, interrupted

@@ -13,6 +13,7 @@ otherwise, so each chosen swap is checked by recomputing the layer's metrics bef
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,9 +74,10 @@ class SwapOutcome:
 
 
 def improve_by_swaps(problem: ExpertProblem, layer: int, row: np.ndarray, deadline: float,
-                     cap: float | None = None) -> SwapOutcome:
+                     cap: float | None = None, accept: Callable[[np.ndarray], bool] | None = None) -> SwapOutcome:
     """The best placement reached from `row` by improving swaps, with no GPU above `cap` (default:
-    `row`'s busiest GPU), before `deadline` (time.monotonic()) or Ctrl-C."""
+    `row`'s busiest GPU) and every row kept passing `accept`, before `deadline` (time.monotonic())
+    or Ctrl-C."""
     row = np.asarray(row, dtype=np.int64).copy()
     if (row < 0).any() or not has_secondary(problem):
         return SwapOutcome(row, 0)
@@ -100,7 +102,8 @@ def improve_by_swaps(problem: ExpertProblem, layer: int, row: np.ndarray, deadli
                 trial = outcome.row.copy()
                 trial[i], trial[j] = trial[j], trial[i]
                 value = _objective(problem, layer, trial, before)
-                if value < current and busiest_gpu(problem, layer, trial) <= cap + 1e-9:
+                if (value < current and busiest_gpu(problem, layer, trial) <= cap + 1e-9
+                        and (accept is None or accept(trial))):
                     outcome.row, outcome.swaps, current = trial, outcome.swaps + 1, value
                     break
                 rejected[i, j] = rejected[j, i] = True
