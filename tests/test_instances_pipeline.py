@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpsched.instances import InputError, load
 from cpsched.instances.pipeline.problem import (
@@ -84,12 +86,30 @@ def test_json_round_trip(tmp_path):
     assert read_pipeline(path).microbatches == 4
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 80), st.integers(0, 10**9), st.integers(0, 10**9),
+                          st.booleans()), min_size=3, max_size=8),
+       st.integers(1, 8), st.integers(0, 10**6), st.floats(0, 100), st.integers(1, 3))
+def test_json_keeps_every_field_as_written(layers, shards, sync, latency, stages):
+    """Any problem written by pipeline_to_json reads back equal, vocabulary fields included."""
+    body = tuple(Layer(f"l{i}", "decoder", f, b, p, a, a // 2, Recompute(a // 4, f) if rc else None)
+                 for i, (f, b, p, a, rc) in enumerate(layers))
+    head = (Layer("out", "output", 5, 10, 10**6, 10**7, shards=shards, sync_bytes=sync if shards > 1 else 0),)
+    problem = PipelineProblem("p", body + head, min(stages, len(body)), 4, collective_latency_us=latency)
+    again = PipelineProblem.from_dict(json.loads(json.dumps(pipeline_to_json(problem))))
+    assert again.layers == problem.layers and again.collective_latency_us == problem.collective_latency_us
+    assert again.tables == problem.tables
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d["layers"][1].update(forward_ms=-1), "layers[1].forward_ms is -1, it must not be below 0"),
     (lambda d: d["pipeline"].update(stages=9), "3 unsharded layers cannot fill 9 stages"),
     (lambda d: d["layers"][0].pop("params"), "layers[0] lacks 'params'"),
     (lambda d: d["pipeline"].update(schedule="zb"), "schedule 'zb' is unknown"),
     (lambda d: d["devices"].update(memory_gb=[1, 2]), "devices.memory_gb lists 2 values for 3 stages"),
+    (lambda d: d["layers"][2].update(shards=2, sync_bytes=-8), "layers[2].sync_bytes is -8, it must not be below 0"),
+    (lambda d: d["devices"].update(collective_latency_us=-1),
+     "devices.collective_latency_us is -1, it must not be below 0"),
 ])
 def test_bad_fields_name_the_file_and_the_field(tmp_path, edit, message):
     document = {"kind": "pipeline", "pipeline": {"stages": 3, "microbatches": 3}, "devices": {},

@@ -271,7 +271,7 @@ def test_cli_profile_then_solve_prints_the_plan_and_megatron_flags(tmp_path):
     lines = done.output.splitlines()
     assert lines[0].split()[:4] == ["stage", "device", "layers", "recomp"]
     summary = next(line for line in lines if line.startswith("instance="))
-    assert "status=optimal" in summary and "speedup_vs_uniform=" in summary
+    assert "status=optimal" in summary and "speedup_vs_best_baseline=" in summary and "best_baseline=" in summary
     assert any(line.startswith("baselines: megatron-uniform=") for line in lines)
     assert "--pipeline-model-parallel-size 4" in lines
     plan = json.loads((tmp_path / "plan.json").read_text())

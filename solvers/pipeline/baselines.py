@@ -97,7 +97,7 @@ def megatron_uniform(problem: PipelineProblem) -> Placement | None:
 def megatron_override(problem: PipelineProblem) -> Placement | None:
     """First- and last-stage decoder counts a, b with the rest even: every pair whose rest divides
     evenly over the middle stages (what Megatron accepts) and every pair up to two layers more than
-    even; the fastest that fits."""
+    even (the rest's remainder on the later or the earlier middle stages); the fastest that fits."""
     first, end = _body(problem)
     n, S = end - first, problem.virtual_count
     best, best_time = None, None
@@ -107,7 +107,9 @@ def megatron_override(problem: PipelineProblem) -> Placement | None:
     else:
         pairs = {(a, b) for a in range(n + 1) for b in range(n + 1 - a)
                  if n - a - b >= S - 2 and ((n - a - b) % (S - 2) == 0 or max(a, b) <= reach)}
-        candidates = [[a, *_even(n - a - b, S - 2), b] for a, b in sorted(pairs)]
+        # the middle's remainder on its later or on its earlier stages
+        candidates = [[a, *middle, b] for a, b in sorted(pairs)
+                      for middle in {tuple(_even(n - a - b, S - 2)), tuple(_even(n - a - b, S - 2))[::-1]}]
     for body in candidates:
         placement = _fit(problem, _counts_with_extras(problem, body))
         if placement is None:
