@@ -269,6 +269,8 @@ def _check_problem(problem: PipelineProblem) -> None:
         raise InputError("only the trailing layers (the output head) may be sharded", source=where)
     if problem.head and v > 1:
         raise InputError("sharded layers need the 1f1b or gpipe schedule, not interleaved", source=where)
+    if problem.head_start == 0:
+        raise InputError("the layers need at least one unsharded layer before the sharded ones", source=where)
     if problem.head_start < p * v - (1 if problem.head else 0):
         raise InputError(f"{problem.head_start} unsharded layers cannot fill {p * v} stages "
                          f"(p={p}, v={v}); every stage needs at least one layer (the last one may hold "
