@@ -79,7 +79,7 @@ def main() -> None:
 @click.option("--emit", type=click.Choice(sorted({e for family in families() for e in family.emits})), default=None,
               help="Pipeline problems: print the Megatron-LM arguments of the plan, or the placement as JSON; "
                    "expert placement: the placement as JSON in EPLB's layout (phy2log, logcnt); offload: the "
-                   "plan as JSON.")
+                   "plan as JSON. Stdout then holds that alone (the report goes to stderr); not with --json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line on stderr.")
 @click.option("--shutdown", type=click.FloatRange(0, 1, max_open=True), default=0.0, metavar="Q",
@@ -121,6 +121,9 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     if emit and emit not in family.emits:
         takers = " and ".join(f.title for f in families() if emit in f.emits)
         raise InputError(f"--emit {emit} applies to {takers}")
+    if emit and as_json:
+        raise InputError(f"--json and --emit {emit} both print a document to stdout: choose one "
+                         "(-o FILE writes the plan)")
     given = {"warm_start": warm_start, "weights": weights}
     options = {name: value for name, value in given.items() if value is not None}
     spec = family.parse_method(method)

@@ -44,6 +44,11 @@ class ReportOptions:
     output: str | None = None
     plot: str | None = None
 
+    @property
+    def report_to_stderr(self) -> bool:
+        """With `--emit`, stdout carries the emitted document alone: the tables and summary go to stderr."""
+        return self.emit is not None
+
 
 @dataclass(frozen=True)
 class Family:

@@ -236,9 +236,12 @@ def test_every_method_of_every_ml_family_writes_its_plan(family, tmp_path):
     record = next(f for f in cpsched.families() if f.name == family)
     for method in record.methods:
         out = tmp_path / f"{method}.out.json"
-        done = CliRunner().invoke(main, ["solve", str(path), "-m", method, "-t", "5", "-q", "--json", "-o", str(out),
-                                         "--emit", "json"])
+        done = CliRunner().invoke(main, ["solve", str(path), "-m", method, "-t", "5", "-q", "--json", "-o", str(out)])
         assert done.exit_code == 0, (method, done.output, done.exception)
-        summary = json.loads(done.output.splitlines()[0])
+        summary = json.loads(done.stdout)
         written = json.loads(out.read_text())
         assert summary["method"] == method and written["kind"].startswith(family.rstrip("s"))
+        emitted = CliRunner().invoke(main, ["solve", str(path), "-m", method, "-t", "5", "-q", "--emit", "json"])
+        assert emitted.exit_code == 0, (method, emitted.output, emitted.exception)
+        assert json.loads(emitted.stdout) == written  # stdout is the plan alone: `> plan.json` works
+        assert f"method={method}" in emitted.stderr  # the report went to stderr

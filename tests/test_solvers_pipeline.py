@@ -268,14 +268,18 @@ def test_cli_profile_then_solve_prints_the_plan_and_megatron_flags(tmp_path):
     placement_file = str(tmp_path / "plan.json")
     done = runner.invoke(main, ["solve", problem_file, "-t", "20", "-q", "--emit", "megatron", "-o", placement_file])
     assert done.exit_code == 0, done.output
-    lines = done.output.splitlines()
-    assert lines[0].split()[:4] == ["stage", "device", "layers", "recomp"]
-    summary = next(line for line in lines if line.startswith("instance="))
+    report = done.stderr.splitlines()  # with --emit, stdout holds the flags alone
+    assert report[0].split()[:4] == ["stage", "device", "layers", "recomp"]
+    summary = next(line for line in report if line.startswith("instance="))
     assert "status=optimal" in summary and "speedup_vs_best_baseline=" in summary and "best_baseline=" in summary
-    assert any(line.startswith("baselines: megatron-uniform=") for line in lines)
-    assert "--pipeline-model-parallel-size 4" in lines
+    assert any(line.startswith("baselines: megatron-uniform=") for line in report)
+    flags = done.stdout.splitlines()
+    assert flags[0] == "--pipeline-model-parallel-size 4" and all(line.startswith(("--", "#")) for line in flags)
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["kind"] == "pipeline-placement" and len(plan["stages"]) == 4
+    both = runner.invoke(main, ["solve", problem_file, "-q", "--emit", "json", "--json"])
+    assert both.exit_code == 2 and both.output == (
+        "error: --json and --emit json both print a document to stdout: choose one (-o FILE writes the plan)\n")
 
 
 def test_cli_json_output_parses(tmp_path):

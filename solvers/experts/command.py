@@ -43,15 +43,16 @@ def report_experts(problem: ExpertProblem, result: Result, options: ReportOption
         summary["placement"] = placement.to_document(problem)
         click.echo(json.dumps(summary))
     else:
+        err = options.report_to_stderr
         click.echo(f"{'plan':<16}{'imbalance':>10}{'worst':>10}{'per slot':>10}{'inter-node':>12}{'moved GB':>12}"
-                   f"{'next window':>12}")
-        click.echo(_row(result.method, result.metrics))
+                   f"{'next window':>12}", err=err)
+        click.echo(_row(result.method, result.metrics), err=err)
         for name, entry in result.metrics["baselines"].items():
-            click.echo(_row(name, entry))
+            click.echo(_row(name, entry), err=err)
         m = result.metrics
         click.echo(f"instance={problem.name}  size={problem.size.replace(' ', '_')}  imbalance={m['imbalance']:.4f}  "
                    f"internode_tokens={m['internode_tokens']}  migrated_gb={m['migrated_bytes'] / 1e9:.1f}  "
-                   f"status={result.status}  seconds={result.wall_time:.2f}  method={result.method}")
+                   f"status={result.status}  seconds={result.wall_time:.2f}  method={result.method}", err=err)
     if result.status == "infeasible":
         click.echo(f"error: {problem.name}: {'; '.join(result.metrics.get('violations', []))}", err=True)
         return

@@ -97,10 +97,11 @@ def report_offload(problem: OffloadProblem, result: Result, options: ReportOptio
             summary["plan"] = plan.to_document(problem)
         click.echo(json.dumps(summary))
     else:
+        err = options.report_to_stderr
         if plan is not None:
-            click.echo(plan_table(problem, plan))
-        click.echo(summary_line(problem, result))
-        click.echo(baseline_lines(result))
+            click.echo(plan_table(problem, plan), err=err)
+        click.echo(summary_line(problem, result), err=err)
+        click.echo(baseline_lines(result), err=err)
     if result.status == "infeasible":
         click.echo(f"error: {problem.name}: {'; '.join(result.metrics.get('violations', []))}", err=True)
         return

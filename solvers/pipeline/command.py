@@ -24,13 +24,14 @@ def report_pipeline(problem: PipelineProblem, result: Result, options: ReportOpt
     summary = result.summary()
     if placement is not None:
         summary["placement"] = placement.to_document(problem)
+    err = options.report_to_stderr
     if as_json:
         click.echo(json.dumps(summary))
     else:
         if placement is not None:
-            click.echo(stage_table(result))
-        click.echo(summary_line(result))
-        click.echo(baseline_line(result))
+            click.echo(stage_table(result), err=err)
+        click.echo(summary_line(result), err=err)
+        click.echo(baseline_line(result), err=err)
     if result.status == "infeasible":
         reason = result.metrics.get("reason") or "; ".join(result.metrics.get("violations", []))
         click.echo(f"error: {problem.name}: no placement fits: {reason}", err=True)
