@@ -145,3 +145,22 @@ def test_check_judges_a_schedule_by_the_variant(tmp_path):
     assert runner.invoke(main, ["check", str(path), str(schedule), "--blocking"]).exit_code == 0
     refused = runner.invoke(main, ["check", str(path), str(schedule), "--blocking", "--no-swaps"])
     assert refused.exit_code == 1 and "swap machines at time 1, and swaps are not allowed" in refused.output
+
+
+@pytest.mark.parametrize("instance, flags", [("ft06", []), ("la01", ["--blocking"])])
+def test_reschedule_restarts_the_operation_a_breakdown_interrupts(tmp_path, instance, flags):
+    """A breakdown in the middle of an operation: the repaired schedule passes `check` with the
+    machine down (the operation starts again after the repair instead of running through it)."""
+    runner = CliRunner()
+    schedule, repaired = tmp_path / "s.json", tmp_path / "r.json"
+    assert runner.invoke(main, ["solve", instance, *flags, "-t", "10", "-q", "-o", str(schedule)]).exit_code == 0
+    shop = load(instance)
+    starts = np.concatenate(json.loads(schedule.read_text())["starts"])  # one row per job
+    op = next(op for op in np.argsort(starts).tolist() if starts[op] > 0 and shop.durations[op] >= 2)
+    down = f"{shop.machines[op]}@{starts[op] + 1}+10"  # one tick into the operation
+    outcome = runner.invoke(main, ["reschedule", instance, str(schedule), *flags, "--down", down, "-t", "10",
+                                   "-o", str(repaired)])
+    assert outcome.exit_code == 0, outcome.output
+    checked = runner.invoke(main, ["check", instance, str(repaired), *flags, "--unavailable", down])
+    assert checked.exit_code == 0, checked.output
+    assert np.concatenate(json.loads(repaired.read_text())["starts"])[op] >= starts[op] + 11

@@ -150,9 +150,10 @@ class Repair:
 
 def reschedule(problem: JobShopVariant, old: Schedule, events: list[Breakdown], *, time_limit: float = 60.0,
                workers: int = 2, seed: int = 0) -> Repair:
-    """Operations started before the first breakdown stay; the rest is re-solved with the machines
-    down, hinted with the old schedule: first the makespan, then (keeping it) the fewest changed
-    starts."""
+    """Operations started before the first breakdown stay, except one a breakdown interrupts (it
+    runs on that machine across the breakdown's start): that one starts again once its machine is
+    back, like the rest, which is re-solved with the machines down, hinted with the old schedule:
+    first the makespan, then (keeping it) the fewest changed starts."""
     check = evaluate_variant(problem, old)
     if not check.feasible:
         raise InputError(f"the schedule is not feasible for {problem.name} ({problem.label}): {check.violations[0]}")
@@ -165,7 +166,13 @@ def reschedule(problem: JobShopVariant, old: Schedule, events: list[Breakdown], 
             raise InputError(f"--down {event.machine}@{event.at}+{event.duration}: time {event.at} is outside the "
                              f"schedule, which runs from 0 to {check.makespan}")
     now = min(event.at for event in events)
-    frozen = tuple((op, int(s)) for op, s in enumerate(old.starts.tolist()) if s < now)
+    downs = [(e.machine, e.at, e.at + e.duration) for e in events]
+
+    def interrupted(op: int, start: int) -> bool:
+        end = start + int(shop.durations[op])
+        return any(machine == shop.machines[op] and start < up and end > down for machine, down, up in downs)
+
+    frozen = tuple((op, int(s)) for op, s in enumerate(old.starts.tolist()) if s < now and not interrupted(op, s))
     repaired = replace(problem, unavailable=problem.unavailable + tuple(
         (e.machine, e.at, e.at + e.duration) for e in events), frozen=frozen, now=now)
     started = time.monotonic()
