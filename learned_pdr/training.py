@@ -317,9 +317,10 @@ def train(
 ) -> TrainingState:
     """Train until `updates` updates are done or `minutes` of training have passed (counting
     earlier sessions resumed from `checkpoint`, which is written at every validation). The best
-    weights are chosen among validations only, which fall every `validate_every` updates: training
-    cut short by the clock after update u gives the weights of `--updates` (u rounded down to a
-    validation), so the provenance records that count. `processes` > 1 computes an update's
+    weights are chosen among validations, which fall every `validate_every` updates and once more
+    where training stops, so a run cut short by the clock keeps the better of its latest and its
+    earlier weights (the initial ones included), and its checkpoint holds the latest, so short runs
+    add up. `processes` > 1 computes an update's
     instance gradients side by side; the weights are the same."""
     if checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint, config)
@@ -362,6 +363,8 @@ def train(
                 if on_progress is not None:
                     state.seconds = seconds_before + time.monotonic() - began
                     on_progress(state)
+        if state.curve[-1]["update"] != state.update:  # cut by the clock between validations
+            validate()
     return state
 
 

@@ -163,3 +163,19 @@ def test_a_leader_weight_needs_reinforce_and_at_least_one():
         TrainingConfig(leader_weight=0.5)
     with pytest.raises(InputError, match="the leader weight scales a REINFORCE advantage"):
         TrainingConfig(leader_weight=2.0, objective="self-label")
+
+
+def test_a_run_cut_by_the_clock_validates_where_it_stops_and_its_checkpoint_resumes(tmp_path):
+    """No validation falls before the clock stops it: it validates once at the end, keeps the
+    better of the trained and the initial weights, and checkpoints the latest weights."""
+    rarely = dataclasses.replace(SMALL, validate_every=10_000)
+    checkpoint = tmp_path / "short.ckpt.npz"
+    short = train(rarely, updates=10_000, minutes=1 / 60, checkpoint=checkpoint)
+    assert 1 <= short.update < 10_000
+    assert [point["update"] for point in short.curve] == [0, short.update]
+    saved = load_checkpoint(checkpoint, rarely)
+    assert saved.update == short.update and _same(saved.policy.params, short.policy.params)
+    best = min(short.curve, key=lambda point: point["gap"])
+    assert _same(trained_policy(short, {}).params, short.best_params) and best["gap"] == round(short.best_gap, 6)
+    longer = train(rarely, updates=short.update + 2, checkpoint=checkpoint)
+    assert longer.update == short.update + 2  # the short run's updates count

@@ -177,5 +177,8 @@ def train_pdr_command(out, minutes, updates, seed, instances_per_update, rollout
     click.echo(f"wrote {out}  updates={provenance['updates']}  best_update={best['update']}  "
                f"validation_gap={100 * best['gap']:.2f}%  seconds={state.seconds:.0f}"
                + ("  (interrupted: the same command resumes)" if interrupted else ""))
+    if best["update"] == 0 and provenance["updates"] > 0:
+        click.echo(f"note: {out} holds the initial weights: {provenance['updates']} updates did not beat them on "
+                   "the validation set; train longer (the same command resumes)", err=True)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
