@@ -214,3 +214,16 @@ def test_mutated_schedule_files_give_a_verdict_or_a_clean_error(tmp_path, tiny, 
         assert [len(job) for job in starts] == [2, 2]
         assert schedule.starts.tolist() == [start for job in starts for start in job]
         assert evaluate(tiny, schedule).makespan == max(s + d for s, d in zip(schedule.starts, tiny.durations))
+
+
+@pytest.mark.parametrize("command", [["solve", "{path}", "-q"], ["check", "ft06", "{path}"]])
+def test_json_nested_beyond_the_decoders_depth_is_one_line(tmp_path, command):
+    from click.testing import CliRunner
+
+    from cpsched.solvers.cli import main
+
+    path = tmp_path / "deep.json"
+    path.write_text('{"kind": "pipeline", "layers": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    outcome = CliRunner().invoke(main, [part.format(path=path) for part in command])
+    assert outcome.exit_code == 2
+    assert outcome.output == f"error: {path}: invalid JSON: nested deeper than any problem or schedule file is\n"

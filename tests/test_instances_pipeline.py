@@ -152,3 +152,13 @@ def test_hf_config_gives_the_builtin_shape(tmp_path):
 def test_unknown_profile_lists_the_builtin_ones():
     with pytest.raises(InputError, match=r"nor a built-in profile; choose one of gpt2-small"):
         model_shape("gpt5")
+
+
+def test_numbers_beyond_the_solvers_integers_name_the_file(tmp_path):
+    document = pipeline_to_json(chain([1, 2], [2, 4], 4))
+    document["layers"][1]["forward_ms"] = 1e300
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(InputError, match=r"huge.json: the layers add up to 4e\+303 microseconds of work over "
+                                         r"the microbatches, beyond 2\^53: check the units"):
+        load(str(path))

@@ -291,6 +291,8 @@ def read_json_document(path: str | Path) -> object:
         return json.loads(decode_text(data, str(path)))
     except json.JSONDecodeError as error:
         raise InputError(f"invalid JSON: {error.msg}", source=str(path), line=error.lineno) from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise InputError("invalid JSON: nested deeper than any problem or schedule file is", source=str(path)) from None
 
 
 def read_schedule(path: str | Path, problem: JobShop) -> Schedule:

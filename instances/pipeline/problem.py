@@ -18,7 +18,7 @@ from typing import ClassVar
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import FromDocument, JsonSolution, plain
 from cpsched.instances.units import GB, KIB, TICKS_PER_MS
-from cpsched.instances.validation import integer, number
+from cpsched.instances.validation import LARGEST, integer, number
 
 SCHEDULES = ("1f1b", "interleaved", "gpipe")
 
@@ -74,6 +74,7 @@ class PipelineProblem(FromDocument):
         if not self.speed:
             object.__setattr__(self, "speed", (1.0,) * self.stages)
         _check_problem(self)
+        self.tables.check_range(self)  # built here, so a reader's error names its file
 
 
     @property
@@ -148,7 +149,7 @@ class PipelineTables:
             return math.ceil(value / KIB)
 
         bandwidth = problem.p2p_gbps * GB / 1e6  # bytes per microsecond
-        return cls(
+        tables = cls(
             forward=[[ticks(x.forward_ms, s) for x in chain] for s in problem.speed],
             backward=[[ticks(x.backward_ms, s) for x in chain] for s in problem.speed],
             recompute_extra=[[ticks(x.recompute.extra_ms, s) if x.recompute else 0 for x in chain]
@@ -169,6 +170,22 @@ class PipelineTables:
                   for g in range(problem.stages + 1)],
             capacity_kib=[math.floor(gb * GB / KIB) for gb in problem.memory_gb],
         )
+        return tables
+
+    def check_range(self, problem: PipelineProblem) -> None:
+        """Refuse numbers whose iteration or memory would not fit the solver's 64-bit integers (a
+        unit mistake, most likely): every microbatch's work and every byte of every stage summed
+        must stay below 2^53."""
+        m = problem.microbatches * problem.virtual_stages
+        work = max((sum(f) + sum(b) + sum(r) + sum(row[-1] for row in sf) + sum(row[-1] for row in sb))
+                   for f, b, r, sf, sb in zip(self.forward, self.backward, self.recompute_extra,
+                                              self.shard_forward, self.shard_backward))
+        time = m * (work + 2 * sum(self.comm_after) + max(self.sync))
+        memory = sum(self.weight_kib) + m * sum(self.activation_kib) + sum(row[-1] for row in self.shard_kib)
+        for total, what in ((time, "microseconds of work"), (memory, "KiB of memory")):
+            if total >= LARGEST:
+                raise InputError(f"the layers add up to {total:.3g} {what} over the microbatches, beyond 2^53: "
+                                 "check the units (milliseconds, bytes, parameter counts)", source=problem.name)
 
 
 def all_reduce(group: int, size: float, bandwidth: float, latency: float) -> int:
