@@ -20,6 +20,8 @@ from ortools.sat.python import cp_model
 
 from cpsched.instances.experts.problem import ExpertProblem
 
+MOST_REPLICAS = 12  # of one expert in the model: the loads scale by lcm(1..12) = 27720, exact below 2^55
+
 
 @dataclass
 class ExpertLayerModel:
@@ -60,7 +62,7 @@ def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = No
     max_replicas = max(1, min(1 + spare, max_replicas, G))
     if hint is not None:
         counts = np.bincount(hint[hint >= 0], minlength=E)
-        max_replicas = max(max_replicas, int(counts.max()))
+        max_replicas = min(max(max_replicas, int(counts.max())), MOST_REPLICAS)
     scale = math.lcm(*range(1, max_replicas + 1))
     load = problem.loads[problem.plan_window, layer].astype(np.int64) * scale
     model = cp_model.CpModel()
@@ -104,7 +106,8 @@ def build_layer(problem: ExpertProblem, layer: int, hint: np.ndarray | None = No
         secondary, pair_vars = _secondary(problem, layer, model, y, pairs)
         model.Minimize(secondary)
     built = ExpertLayerModel(model, y, y2, scale, max_load, secondary)
-    if hint is not None and representable(problem, hint, 2 if y2 else 1):
+    if (hint is not None and representable(problem, hint, 2 if y2 else 1)
+            and np.bincount(hint[hint >= 0], minlength=E).max() <= max_replicas):
         _hint(problem, built, hint, z, load, on_gpu_load, pair_vars)
     return built
 

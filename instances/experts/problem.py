@@ -9,6 +9,7 @@ that chose both experts of a pair that no node holds together must cross nodes.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -17,6 +18,9 @@ import numpy as np
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import FromDocument, JsonSolution, plain
+
+MAX_TOKENS = 2**40  # per expert and window: far beyond any batch, and exact in every sum
+MAX_GPUS, MAX_SLOTS = 65_536, 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +43,11 @@ class ExpertProblem(FromDocument):
         loads = np.asarray(self.loads)
         if loads.ndim == 2:
             loads = loads[None]
+        if loads.dtype == object or not np.issubdtype(loads.dtype, np.number):
+            raise InputError("load must be an array of token counts", source=self.name)
+        if loads.size and not (np.isfinite(loads).all() and loads.min() >= 0 and loads.max() <= MAX_TOKENS):
+            raise InputError(f"load must hold token counts from 0 to 2^40, got values from {loads.min():g} to "
+                             f"{loads.max():g}", source=self.name)
         object.__setattr__(self, "loads", loads.astype(np.int64))
         _check(self)
 
@@ -86,6 +95,11 @@ def _check(problem: ExpertProblem) -> None:
     where = problem.name
     if min(problem.nodes, problem.gpus_per_node, problem.slots_per_gpu, problem.groups) < 1:
         raise InputError("nodes, gpus_per_node, slots_per_gpu and groups must be at least 1", source=where)
+    if problem.gpus > MAX_GPUS or problem.slots > MAX_SLOTS:
+        raise InputError(f"{problem.gpus} GPUs x {problem.slots_per_gpu} slots is beyond what is planned here (at "
+                         f"most {MAX_GPUS} GPUs and {MAX_SLOTS} slots in all)", source=where)
+    if not (math.isfinite(problem.expert_bytes) and problem.expert_bytes >= 0):
+        raise InputError(f"expert_bytes must be a size in bytes, 0 or more, got {problem.expert_bytes}", source=where)
     if problem.loads.ndim != 3 or problem.experts < 1 or problem.layers < 1:
         raise InputError("load must be [layers][experts] or [windows][layers][experts] token counts", source=where)
     if (problem.loads < 0).any():
