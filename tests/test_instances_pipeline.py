@@ -162,3 +162,23 @@ def test_numbers_beyond_the_solvers_integers_name_the_file(tmp_path):
     with pytest.raises(InputError, match=r"huge.json: the layers add up to 4e\+303 microseconds of work over "
                                          r"the microbatches, beyond 2\^53: check the units"):
         load(str(path))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"forward_ms": -5}, "t: layers[0].forward_ms is -5, it must not be below 0"),
+    ({"backward_ms": float("nan")}, "t: layers[0].backward_ms must be a number, got nan"),
+    ({"shards": 2.5}, "t: layers[0].shards 2.5 is not an integer"),
+])
+def test_the_constructor_checks_layers_as_the_reader_does(change, message):
+    fields = {"name": "l0", "kind": "decoder", "forward_ms": 1, "backward_ms": 2, "params": 1, "activation_bytes": 1}
+    first = Layer(**{**fields, **change})
+    with pytest.raises(InputError) as error:
+        PipelineProblem("t", (first, Layer("l1", "decoder", 1, 2, 1, 1)), 2, 2)
+    assert str(error.value) == message
+
+
+def test_a_jobshop_built_from_jobs_refuses_fractional_durations():
+    from cpsched.instances.jobshop.problem import JobShop
+
+    with pytest.raises(InputError, match=r"^JobShop.from_jobs: machines and durations must be whole numbers, got 2.5"):
+        JobShop.from_jobs("x", 2, [[(0, 2.5), (1, 3)]])

@@ -45,7 +45,12 @@ class JobShop:
         lengths = [len(job) for job in jobs]
         job_starts = np.zeros(len(jobs) + 1, dtype=np.int64)
         np.cumsum(lengths, out=job_starts[1:])
-        pairs = np.array([pair for job in jobs for pair in job], dtype=np.int64).reshape(-1, 2)
+        given = np.array([pair for job in jobs for pair in job], dtype=np.float64).reshape(-1, 2)
+        if not (np.isfinite(given).all() and (given == np.round(given)).all()):
+            bad = given[~(np.isfinite(given) & (given == np.round(given)))][0]
+            raise InputError(f"machines and durations must be whole numbers, got {bad:g} (JobShop.from_lists "
+                             "validates everything)", source="JobShop.from_jobs")
+        pairs = given.astype(np.int64)
         return cls(
             name=name,
             n_machines=int(n_machines),

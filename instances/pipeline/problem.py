@@ -263,9 +263,30 @@ class Placement(JsonSolution):
         return cls(boundaries, flags, shards)
 
 
+LAYER_NUMBERS = ("forward_ms", "backward_ms", "params", "activation_bytes", "output_bytes", "sync_bytes")
+
+
+def _check_layers(problem: PipelineProblem) -> None:
+    """Every layer's numbers finite and not negative, as the file reader requires (the one check for
+    both: a problem built in Python is checked the same way)."""
+    for i, layer in enumerate(problem.layers):
+        for key in LAYER_NUMBERS:
+            _number(_plain(getattr(layer, key)), f"layers[{i}].{key}", problem.name)
+        if layer.recompute is not None:
+            for key in ("activation_bytes", "extra_ms"):
+                _number(_plain(getattr(layer.recompute, key)), f"layers[{i}].recompute.{key}", problem.name)
+        _count(_plain(layer.shards), f"layers[{i}].shards", problem.name)
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python number it holds (what the checks take)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (list, tuple, str)) else value
+
+
 def _check_problem(problem: PipelineProblem) -> None:
     p, v, m = problem.stages, problem.virtual_stages, problem.microbatches
     where = problem.name
+    _check_layers(problem)
     if problem.schedule not in SCHEDULES:
         raise InputError(f"schedule '{problem.schedule}' is unknown; choose one of {', '.join(SCHEDULES)}",
                          source=where)
@@ -300,6 +321,9 @@ def _check_problem(problem: PipelineProblem) -> None:
 
 def _number(value: object, what: str, source: str, minimum: float = 0.0) -> float:
     return number(value, what, source, minimum)
+
+
+
 
 
 def _count(value: object, what: str, source: str, minimum: int = 1) -> int:
