@@ -104,6 +104,9 @@ def best_known_for(problem: JobShop) -> BestKnown | None:
     return known if same else None
 
 
+KIND_HINTS = {"layers": "pipeline", "topology": "experts", "subgroups": "offload"}  # a field only that kind has
+
+
 @cache
 def load_bundled(name: str) -> JobShop:
     """A bundled instance by name (ta01, ft10, dmu42, ...)."""
@@ -119,6 +122,9 @@ def load(name_or_path: str | Path,
          fmt: str | None = None) -> JobShop | JobShopVariant | PipelineProblem | ExpertProblem | OffloadProblem:
     """An existing file path (format detected unless given; a JSON file's "kind" names its family),
     else a bundled instance name."""
+    if not str(name_or_path).strip():
+        raise InputError("the instance is an empty name: give a file or a bundled instance name (see `cpsched "
+                         "instances`)")
     path = Path(name_or_path)
     if path.is_file():
         document = None
@@ -128,6 +134,10 @@ def load(name_or_path: str | Path,
             for family in KINDS:
                 if kind is not None and family.document_kind == kind:
                     return family.read_document(document, str(path), path.stem)
+            guess = next((k for key, k in KIND_HINTS.items() if isinstance(document, dict) and key in document
+                          and kind is None), None)
+            if guess is not None:
+                raise InputError(f'no "kind": a {guess} problem file says "kind": "{guess}"', source=str(path))
         if path.suffix == ".npz":
             return read_experts_npz(path)
         shop = read_jobshop(path, fmt)

@@ -11,7 +11,7 @@ import click
 
 from cpsched.instances import InputError, load
 from cpsched.solvers.bench.command import bench_command, report_command
-from cpsched.solvers.cli_errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, reports_input_errors, writable_file
+from cpsched.solvers.cli_errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, image_file, reports_input_errors, writable_file
 from cpsched.solvers.family import ReportOptions, exit_code
 from cpsched.solvers.jobshop.command import format_option, variant_options, with_variant
 from cpsched.solvers.plotting import require_matplotlib
@@ -113,7 +113,7 @@ def solve_command(instance, fmt, method, warm_start, weights, time_limit, worker
     if not math.isfinite(time_limit):
         raise InputError(f"--time-limit must be a finite number of seconds, got {time_limit}")
     writable_file(output, "--output")
-    writable_file(plot, "--plot")
+    image_file(plot, "--gantt/--plot")
     if plot:
         require_matplotlib("--gantt/--plot")
     problem = with_variant(load(instance, fmt), blocking, swaps, unavailable, shutdown)

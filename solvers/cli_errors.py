@@ -30,6 +30,17 @@ def writable_file(path: str | None, option: str) -> None:
         raise InputError(f"{option}: cannot write into {folder}", source=path)
 
 
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".eps", ".ps", ".tif", ".tiff")
+
+
+def image_file(path: str | None, option: str) -> None:
+    """A plot path matplotlib can write, checked before the solve, not after it."""
+    writable_file(path, option)
+    if path is not None and Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"{option}: cannot draw a '{Path(path).suffix or 'suffix-less'}' file; use "
+                         f"{', '.join(IMAGE_SUFFIXES[:3])} or another image type", source=path)
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Write a file a user asked for; a failure is their mistake to fix (a path, a permission)."""
     try:

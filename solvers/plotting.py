@@ -11,5 +11,5 @@ def require_matplotlib(what: str = "--plot"):
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError(f"{what} needs matplotlib: pip install 'cpsched[plot]' (or pip install matplotlib)") from None
+        raise InputError(f"{what} needs matplotlib: pip install matplotlib (cpsched's 'plot' extra)") from None
     return plt

@@ -107,7 +107,7 @@ def test_ctrl_c_returns_the_best_schedule_so_far(tmp_path, method):
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, first_progress + stderr  # interrupted, with the best kept
-    assert "status=feasible (interrupted)" in stdout
+    assert "status=feasible  interrupted=yes" in stdout
     assert "incumbent" in first_progress
     assert run("check", "ta41", out).exit_code == 0
 
@@ -161,8 +161,7 @@ def test_gantt_without_matplotlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = run("solve", "ft06", "-t", 5, "--quiet", "--gantt", "chart.png")
     assert result.exit_code == 2
-    assert result.output == ("error: --gantt/--plot needs matplotlib: pip install 'cpsched[plot]' "
-                             "(or pip install matplotlib)\n")
+    assert result.output == "error: --gantt/--plot needs matplotlib: pip install matplotlib (cpsched's 'plot' extra)\n"
 
 
 def test_generate_writes_a_reproducible_instance_that_solve_reads(tmp_path):
@@ -210,3 +209,19 @@ def test_train_pdr_refuses_a_weights_file_without_npz():
     result = run("train-pdr", "--out", "weights.txt")
     assert result.exit_code == 2
     assert result.output == "error: weights.txt: --out: the weights file must end in .npz\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["solve", "ft06", "--gantt", "{tmp}/x.xyz"], "error: {tmp}/x.xyz: --gantt/--plot: cannot draw a '.xyz' file; use "
+                                                 ".png, .pdf, .svg or another image type\n"),
+    (["solve", ""], "error: the instance is an empty name: give a file or a bundled instance name (see `cpsched "
+                    "instances`)\n"),
+    (["solve", "ft06", "--unavailable", "1@5"], "error: --unavailable '1@5': expected MACHINE@TIME+DURATION, e.g. "
+                                                "3@120+40\n"),
+    (["solve", "{tmp}/nokind.json"], 'error: {tmp}/nokind.json: no "kind": a pipeline problem file says "kind": '
+                                     '"pipeline"\n'),
+])
+def test_small_mistakes_get_one_line_naming_the_right_flag_before_any_solve(tmp_path, args, message):
+    (tmp_path / "nokind.json").write_text('{"layers": [], "pipeline": {}}')
+    outcome = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
+    assert outcome.exit_code == 2 and outcome.output == message.format(tmp=tmp_path)

@@ -37,7 +37,7 @@ format_option = click.option(
 
 def parse_window(text: str) -> tuple[int, int, int]:
     """MACHINE@TIME+DURATION as (machine, from, to)."""
-    event = parse_breakdown(text)
+    event = parse_breakdown(text, "--unavailable")
     return event.machine, event.at, event.at + event.duration
 
 
@@ -106,7 +106,7 @@ def summary_line(result: Result) -> str:
         f"gap_to_bound={percent('gap_to_bound')}",
         f"best_known={m.get('best_known_upper', '-')}",
         f"gap_to_best_known={percent('gap_to_best_known')}",
-        f"status={result.status}" + (" (interrupted)" if m.get("interrupted") else ""),
+        f"status={result.status}" + ("  interrupted=yes" if m.get("interrupted") else ""),
         f"seconds={result.wall_time:.2f}",
         f"method={result.method}",
     ]

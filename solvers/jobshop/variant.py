@@ -128,16 +128,16 @@ class Breakdown:
     duration: int
 
 
-def parse_breakdown(text: str) -> Breakdown:
-    """MACHINE@TIME+DURATION, as `--down 3@120+40` writes it."""
+def parse_breakdown(text: str, option: str = "--down") -> Breakdown:
+    """MACHINE@TIME+DURATION, as `--down 3@120+40` (or `--unavailable`) writes it."""
     try:
         machine, rest = text.split("@")
         at, duration = rest.split("+")
         event = Breakdown(int(machine), int(at), int(duration))
     except ValueError:
-        raise InputError(f"--down '{text}': expected MACHINE@TIME+DURATION, e.g. 3@120+40") from None
+        raise InputError(f"{option} '{text}': expected MACHINE@TIME+DURATION, e.g. 3@120+40") from None
     if event.duration <= 0:
-        raise InputError(f"--down '{text}': the duration must be positive")
+        raise InputError(f"{option} '{text}': the duration must be positive")
     return event
 
 

@@ -68,7 +68,7 @@ def summary_line(problem: OffloadProblem, result: Result) -> str:
               "modes=" + ",".join(f"{mode}:{m['subgroups_by_mode'][mode]}" for mode in MODES)
               if "subgroups_by_mode" in m else "modes=-",
               f"speedup_vs_zero_offload={m.get('speedup_vs_zero_offload', float('nan')):.2f}",
-              f"status={result.status}" + (" (interrupted)" if m.get("interrupted") else ""),
+              f"status={result.status}" + ("  interrupted=yes" if m.get("interrupted") else ""),
               f"seconds={result.wall_time:.2f}", f"method={result.method}"]
     if "setting" in m:
         fields.append(f"setting={m['setting']}")

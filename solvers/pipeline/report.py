@@ -43,7 +43,7 @@ def summary_line(result: Result) -> str:
     ms = "-" if result.objective is None else f"{result.objective:.3f}"
     bound = "-" if result.bound is None else f"{result.bound:.3f}"
     fields = [f"instance={m.get('instance', '-')}", f"iteration_ms={ms}", f"bound_ms={bound}",
-              f"status={result.status}" + (" (interrupted)" if m.get("interrupted") else "")]
+              f"status={result.status}" + ("  interrupted=yes" if m.get("interrupted") else "")]
     if "bubble" in m:
         fields.append(f"bubble={100 * m['bubble']:.1f}%")
     if "speedup_vs_best_baseline" in m:  # against the strongest baseline only: the others' ratios follow
