@@ -22,11 +22,13 @@ from cpsched.instances.errors import InputError
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report: seconds since the solve began, incumbent and bound (None if unknown)."""
+    """One progress report: seconds since the solve began, incumbent and bound (None if unknown),
+    and what the solver is doing when it is not searching yet (`note`)."""
 
     elapsed: float
     objective: float | None
     bound: float | None
+    note: str | None = None
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -50,5 +50,7 @@ class ProgressLine:
         incumbent = "-" if latest is None or latest.objective is None else f"{latest.objective:g}"
         bound = "-" if latest is None or latest.bound is None else f"{latest.bound:g}"
         text = f"{time.monotonic() - self.started:7.1f}s  incumbent {incumbent:>9}  bound {bound:>9}"
+        if latest is not None and latest.note:
+            text += f"  {latest.note}"
         self.stream.write(f"\r{text}\x1b[K" if self.tty else text + "\n")
         self.stream.flush()

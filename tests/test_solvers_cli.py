@@ -225,3 +225,25 @@ def test_small_mistakes_get_one_line_naming_the_right_flag_before_any_solve(tmp_
     (tmp_path / "nokind.json").write_text('{"layers": [], "pipeline": {}}')
     outcome = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
     assert outcome.exit_code == 2 and outcome.output == message.format(tmp=tmp_path)
+
+
+def test_the_progress_line_says_when_the_kernel_is_being_prepared():
+    import io
+
+    from cpsched.solvers.cpsat import Progress
+    from cpsched.solvers.jobshop.recipes import KERNEL_NOTE
+    from cpsched.solvers.progress import ProgressLine
+
+    stream = io.StringIO()
+    line = ProgressLine(stream)
+    line(Progress(0.0, None, None, note=KERNEL_NOTE))
+    line._write()
+    line(Progress(1.0, 930, 900))
+    line._write()
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith(f"incumbent         -  bound         -  {KERNEL_NOTE}") and KERNEL_NOTE not in second
+    from cpsched import load, solve
+
+    reports = []
+    solve(load("ft06"), "auto", time_limit=2, progress=reports.append)
+    assert reports[0].note == KERNEL_NOTE and reports[-1].note is None

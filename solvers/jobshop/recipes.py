@@ -18,7 +18,7 @@ from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import JobShop, Schedule, evaluate
 from cpsched.learned_pdr import best_dispatch, dispatch_spec, dispatch_within
 from cpsched.learned_pdr.rules import RuleSpec, parse_rule_spec
-from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
+from cpsched.solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.jobshop.lns import lns
 from cpsched.solvers.jobshop.tabu import tabu_search
 from cpsched.solvers.jobshop.tabu import warm_up as warm_up_tabu_search
@@ -66,6 +66,8 @@ RECIPES: dict[str, JobShopRecipe] = {
 # tabu search LNS rarely improves (docs/notes), so tabu gets 90% of the time.
 LARGE_RECIPE = JobShopRecipe(warm_start="best", local_search_share=0.9, finish="lns")
 AUTO_LARGE_OPERATIONS = 5_000  # from this many operations `auto` uses LARGE_RECIPE (docs/notes)
+KERNEL_NOTE = ("preparing the tabu-search kernel (compiled once after installing, about 10 s; the time limit "
+               "starts after it)")
 DISPATCH_SHARE = 0.1  # "best" tries rules for at most this share of the time limit (one always runs)
 MODEL_BYTES_PER_OPERATION = 30_000  # CP-SAT peak per operation: 1.8 GB after 30 s on 1000 x 100, plus margin
 SEARCH_BYTES_PER_OPERATION = 5_000  # dispatch, tabu and LNS peak per operation on 1000 x 100, plus margin
@@ -152,6 +154,8 @@ def solve_jobshop(
         recipe = dataclasses.replace(recipe, warm_start=warm_start_spec(warm_start))
     check_memory(problem, recipe.finish)
     if recipe.local_search_share > 0:
+        if progress is not None:
+            progress(Progress(0.0, None, None, note=KERNEL_NOTE))
         warm_up_tabu_search()  # compiling is not searching: keep it out of the time limit
     started = time.monotonic()
     deadline = started + time_limit
