@@ -105,3 +105,15 @@ def test_cli_generate_then_solve(tmp_path):
     assert lines[-1].startswith("instance=mx  size=2_layers_x_8_experts_on_4_GPUs_x_3_slots")
     plan = json.loads(plan_file.read_text())
     assert plan["kind"] == "experts-placement" and len(plan["phy2log"][0]) == 12
+
+
+def test_an_interrupted_plan_says_so_on_its_summary_line(capsys):
+    from cpsched.solvers.experts.command import report_experts
+    from cpsched.solvers.family import ReportOptions
+
+    problem = readme_problem()
+    result = solve(problem, "eplb")
+    result.metrics["interrupted"] = True
+    report_experts(problem, result, ReportOptions())
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert "status=feasible  interrupted=yes  seconds=" in summary

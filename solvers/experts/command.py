@@ -52,7 +52,8 @@ def report_experts(problem: ExpertProblem, result: Result, options: ReportOption
         m = result.metrics
         click.echo(f"instance={problem.name}  size={problem.size.replace(' ', '_')}  imbalance={m['imbalance']:.4f}  "
                    f"internode_tokens={m['internode_tokens']}  migrated_gb={m['migrated_bytes'] / 1e9:.1f}  "
-                   f"status={result.status}  seconds={result.wall_time:.2f}  method={result.method}", err=err)
+                   f"status={result.status}" + ("  interrupted=yes" if m.get("interrupted") else "")
+                   + f"  seconds={result.wall_time:.2f}  method={result.method}", err=err)
     if result.status == "infeasible":
         click.echo(f"error: {problem.name}: {'; '.join(result.metrics.get('violations', []))}", err=True)
         return
