@@ -34,6 +34,16 @@ def test_solve_json_output_is_parseable():
     assert summary["method"] == "cpsat-plain" and summary["instance"] == "ft06"
 
 
+def test_solve_json_holds_the_schedule_that_check_accepts(tmp_path):
+    """--json carries the start times (the same document -o writes), so a script needs no second file."""
+    summary = json.loads(run("solve", "ft06", "-t", 10, "--quiet", "--json", "--method", "cpsat-plain").output)
+    path = tmp_path / "from_json.json"
+    path.write_text(json.dumps(summary["schedule"]))
+    assert len(summary["schedule"]["starts"]) == 6
+    checked = run("check", "ft06", path)
+    assert checked.exit_code == 0 and "makespan=55" in checked.output
+
+
 def test_check_lists_every_violation_and_exits_1(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"starts": [[0] * 6 for _ in range(6)]}))

@@ -72,7 +72,13 @@ def with_variant(problem, blocking: bool, swaps: bool, unavailable: tuple[str, .
 def report_jobshop(problem: JobShop | JobShopVariant, result: Result, options: ReportOptions) -> None:
     """The summary line (or JSON), then the schedule file and the Gantt chart if asked and found."""
     shop = problem.shop if isinstance(problem, JobShopVariant) else problem
-    click.echo(json.dumps(result.summary()) if options.as_json else summary_line(result))
+    if options.as_json:  # with the schedule itself, as -o writes it (what `cpsched check` reads)
+        summary = result.summary()
+        if result.solution is not None:
+            summary["schedule"] = schedule_document(shop, result)
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(summary_line(result))
     if result.solution is None:
         return
     if options.output:
@@ -83,12 +89,17 @@ def report_jobshop(problem: JobShop | JobShopVariant, result: Result, options: R
         draw_gantt(shop, result.solution, options.plot)
 
 
-def write_schedule(output: str, shop: JobShop, result: Result) -> None:
+def schedule_document(shop: JobShop, result: Result) -> dict:
     """The schedule file `cpsched check` reads, with the shutdowns the schedule met, if any."""
     document = result.solution.to_document(shop, result.objective)
     if "shutdowns" in result.metrics:
         document["shutdowns"] = result.metrics["shutdowns"]
-    write_text(output, json.dumps(document) + "\n")
+    return document
+
+
+def write_schedule(output: str, shop: JobShop, result: Result) -> None:
+    """Write `schedule_document` to `output`."""
+    write_text(output, json.dumps(schedule_document(shop, result)) + "\n")
 
 
 def summary_line(result: Result) -> str:
