@@ -217,3 +217,12 @@ def test_a_state_that_fits_to_the_byte_is_allowed():
                                                for g in range(5)]))
     verdict = evaluate(five, plan)
     assert verdict.feasible and verdict.peak_gb == 6.0
+
+
+def test_the_constructor_names_its_unit_where_the_file_uses_another():
+    """The file gives billions of parameters per second; the constructor takes parameters per second:
+    the file's number given to the constructor is refused, not planned as a 2e10 ms phase."""
+    with pytest.raises(InputError, match=r"^two: cpu_adam_per_s is parameters per second: 4 is far below any Adam "
+                                         r"\(the file's \*_adam_gparams is in billions per second, so 4 there is "
+                                         r"4e9 here\)$"):
+        two_subgroups(cpu_adam_per_s=4.0)

@@ -86,6 +86,9 @@ class OffloadProblem(FromDocument):
         return f"{self.subgroups} subgroups, {self.params.sum() / 1e9:.2f}B params"
 
 
+SLOWEST_ADAM = 1e5  # parameters per second: a thousand times slower than one CPU core runs Adam
+
+
 def _check(problem: OffloadProblem) -> None:
     where = problem.name
     if problem.params.ndim != 1 or len(problem.params) == 0:
@@ -102,6 +105,11 @@ def _check(problem: OffloadProblem) -> None:
                         ("cpu_adam_gparams", problem.cpu_adam_per_s), ("gpu_adam_gparams", problem.gpu_adam_per_s)):
         if not (math.isfinite(value) and value > 0):
             raise InputError(f"hardware.{what} must be positive, got {value:g}", source=where)
+    for what, value in (("cpu_adam_per_s", problem.cpu_adam_per_s), ("gpu_adam_per_s", problem.gpu_adam_per_s)):
+        if value < SLOWEST_ADAM:  # parameters per second here, billions per second in the file
+            raise InputError(f"{what} is parameters per second: {value:g} is far below any Adam (the file's "
+                             f"*_adam_gparams is in billions per second, so {value:g} there is {value:g}e9 here)",
+                             source=where)
     if not (math.isfinite(problem.state_bytes) and problem.state_bytes > 0):
         raise InputError(f"bytes_per_param.state must be positive, got {problem.state_bytes:g}", source=where)
     for what, value in (("gradient", problem.grad_bytes), ("parameter", problem.param_bytes)):
