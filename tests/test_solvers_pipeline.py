@@ -308,3 +308,9 @@ def test_cli_bad_pipeline_file_is_one_line(tmp_path):
     done = CliRunner().invoke(main, ["solve", str(path), "-q"])
     assert done.exit_code == 2
     assert done.output.strip() == f"error: {path}: layers[0].params is -5, it must not be below 0"
+
+
+def test_one_stage_with_shards_runs_everything_in_turn():
+    layers = (Layer("a", "decoder", 1, 2, 1e6, 1e6), Layer("out", "output", 3, 6, 1e6, 1e6, shards=2))
+    result = solve(PipelineProblem("one", layers, 1, 4), "cpsat", time_limit=10)
+    assert result.status == "optimal" and result.objective == 4 * (1 + 2 + 3 + 6)

@@ -248,7 +248,7 @@ class Placement(JsonSolution):
         the last stage may be empty when there are shards). `recompute`: every layer that can, or
         one flag per chain layer."""
         empty_last = 1 if problem.head else 0
-        if (len(counts) != problem.virtual_count or sum(counts) != problem.head_start or min(counts[:-1]) < 1
+        if (len(counts) != problem.virtual_count or sum(counts) != problem.head_start or min(counts[:-1], default=1) < 1
                 or counts[-1] < 1 - empty_last):
             raise ValueError(f"counts {counts} do not split {problem.head_start} layers into "
                              f"{problem.virtual_count} non-empty stages")
