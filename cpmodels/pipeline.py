@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from cpsched.instances.pipeline.problem import PipelineProblem, Placement
+from cpsched.instances.pipeline.problem import PipelineProblem, Placement, recompute_classes
 from cpsched.instances.pipeline.schedule import Op, schedule_graph, simulate
 
 
@@ -156,20 +156,13 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
                 model.AddBoolOr([x[k + 1, s].Not(), *(x[k, r] for r in (s, s - 1) if (k, r) in x)])
     # Recomputation per stage and class of equal layers (same extra time, same memory saved): which
     # of a stage's equal layers recompute does not matter, only how many, so count them.
-    classes: dict[tuple, int] = {}
-    recompute_class: list[int | None] = []
-    for k in range(L):
-        if problem.layers[k].recompute is None:
-            recompute_class.append(None)
-            continue
-        key = (tuple(row[k] for row in t.recompute_extra), t.activation_kib[k] - t.recompute_activation_kib[k])
-        recompute_class.append(classes.setdefault(key, len(classes)))
-    class_extra = [[0] * len(classes) for _ in range(p)]
-    class_saving = [0] * len(classes)
-    for key, c in classes.items():
-        for d in range(p):
-            class_extra[d][c] = key[0][d]
-        class_saving[c] = key[1]
+    classes = recompute_classes(problem)
+    recompute_class: list[int | None] = [None] * L
+    for c, members in enumerate(classes):
+        for k in members.members:
+            recompute_class[k] = c
+    class_extra = [[group.extra[d] for group in classes] for d in range(p)]
+    class_saving = [group.saving_kib for group in classes]
     recomputed = {}
     for s in range(S):
         for c in range(len(classes)):

@@ -20,13 +20,19 @@ KINDS: tuple[ProblemKind, ...] = (
 BY_PROBLEM_TYPE: dict[type, ProblemKind] = {kind.problem_type: kind for kind in KINDS}
 
 
+def by_problem_type(table: dict[type, Any], problem: object, expected: str) -> Any:
+    """`table`'s entry for `problem`'s type, or an InputError: `expected` one of the types, and what
+    was given instead (each layer keeps its records in such a table)."""
+    record = table.get(type(problem))
+    if record is None:
+        names = ", ".join(cls.__name__ for cls in table)
+        raise InputError(f"{expected} {names}, got {type(problem).__name__}")
+    return record
+
+
 def kind_of(problem: object) -> ProblemKind:
     """The record of `problem`'s family, or an InputError naming what was given instead."""
-    kind = BY_PROBLEM_TYPE.get(type(problem))
-    if kind is None:
-        names = ", ".join(cls.__name__ for cls in BY_PROBLEM_TYPE)
-        raise InputError(f"problem: expected one of {names}, got {type(problem).__name__}")
-    return kind
+    return by_problem_type(BY_PROBLEM_TYPE, problem, "problem: expected one of")
 
 
 def evaluate(problem: object, solution: object) -> Any:

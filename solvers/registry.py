@@ -8,6 +8,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 from cpsched.instances.errors import InputError
+from cpsched.instances.families import by_problem_type
 from cpsched.solvers.cpsat import ProgressCallback
 from cpsched.solvers.experts.family import EXPERTS
 from cpsched.solvers.family import Family, MethodSpec
@@ -31,11 +32,7 @@ _BY_PROBLEM_TYPE = {family.kind.problem_type: family for family in FAMILIES}
 
 def family_of(problem: object) -> Family:
     """The family `problem` belongs to, or an InputError naming what was given instead."""
-    family = _BY_PROBLEM_TYPE.get(type(problem))
-    if family is None:
-        names = ", ".join(cls.__name__ for cls in _BY_PROBLEM_TYPE)
-        raise InputError(f"solve(): problem must be one of {names}, got {type(problem).__name__}")
-    return family
+    return by_problem_type(_BY_PROBLEM_TYPE, problem, "solve(): problem must be one of")
 
 
 def solve(

@@ -188,6 +188,28 @@ class PipelineTables:
                                  "check the units (milliseconds, bytes, parameter counts)", source=problem.name)
 
 
+@dataclass(frozen=True)
+class RecomputeClass:
+    """Chain layers whose recomputation costs the same extra time on every device and saves the same
+    memory: which of a stage's members recompute does not matter, only how many."""
+
+    extra: tuple[int, ...]  # [device] microseconds per layer recomputed
+    saving_kib: int  # per layer recomputed, per microbatch in flight
+    members: list[int]
+
+
+def recompute_classes(problem: PipelineProblem) -> list[RecomputeClass]:
+    """The recomputable chain layers grouped by class, in the order their first member comes."""
+    t = problem.tables
+    classes: dict[tuple, RecomputeClass] = {}
+    for k, layer in enumerate(problem.chain):
+        if layer.recompute is not None:
+            extra = tuple(row[k] for row in t.recompute_extra)
+            saving = t.activation_kib[k] - t.recompute_activation_kib[k]
+            classes.setdefault((extra, saving), RecomputeClass(extra, saving, [])).members.append(k)
+    return list(classes.values())
+
+
 def all_reduce(group: int, size: float, bandwidth: float, latency: float) -> int:
     """Microseconds of a ring all-reduce of `size` bytes over `group` devices: 2 (g - 1) steps, each
     a latency and 1/g of the bytes (reduce-scatter, then all-gather). Nothing to do for one device."""

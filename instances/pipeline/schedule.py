@@ -319,8 +319,7 @@ def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluati
     comm = problem.tables.comm_after
     lag = {("boundary", s): comm[placement.stage_layers(problem, s)[-1]] for s in range(problem.virtual_count - 1)}
     lag.update({("head", d): comm[problem.head_start - 1] for d in range(problem.stages)})
-    sync = problem.tables.sync[sum(holds)]
-    lag.update({("sync", d, e): sync for d in range(problem.stages) for e in range(problem.stages)})
+    sync = problem.tables.sync[sum(holds)]  # every ("sync", d, e) lag: one all-reduce
     lag[None] = 0
     starts: dict[Op, int] = {}
     ends: dict[Op, int] = {}
@@ -336,7 +335,7 @@ def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluati
         for dep, key in graph.waits[op]:
             if dep[0] in VOCAB_PASSES and not holds[dep[1]]:
                 continue
-            ready = ends[dep] + lag[key]
+            ready = ends[dep] + (sync if key is not None and key[0] == "sync" else lag[key])
             if ready > start:
                 start, binding[op] = ready, (dep, key)
         length = duration[op[0]][op[1]]

@@ -50,9 +50,8 @@ def layer_key(problem: ExpertProblem, layer: int, row: np.ndarray, reference: Re
         return (np.inf,)
     busiest = round(busiest_gpu(problem, layer, row), 6)
     headroom = reference.headroom
-    peak = round(headroom.peak(problem, layer, row), 9)
-    return (max(busiest, round(reference.busiest, 6)), not headroom.qualifies(problem, layer, row),
-            max(peak, round(headroom.limit, 9)),
+    qualifies, peak = headroom.verdict(problem, layer, row)
+    return (max(busiest, round(reference.busiest, 6)), not qualifies, max(round(peak, 9), round(headroom.limit, 9)),
             internode_tokens(problem, layer, row), migrated_bytes(problem, layer, row), busiest)
 
 
@@ -131,9 +130,8 @@ def plan_layer(problem: ExpertProblem, layer: int, baselines: dict[str, ExpertPl
             reference = replace(reference, headroom=reference.headroom.after_descent(lowest))
 
             def keeps_headroom(row: np.ndarray) -> bool:
-                headroom = reference.headroom
-                return headroom.peak(problem, layer, row) <= headroom.limit + 1e-12 and headroom.qualifies(
-                    problem, layer, row)
+                qualifies, peak = reference.headroom.verdict(problem, layer, row)
+                return qualifies and peak <= reference.headroom.limit + 1e-12
 
             begin = best_row(problem, layer, [*robust, baselines["eplb"].phy2log[layer]], reference)
             swapped = improve_by_swaps(problem, layer, begin, max(layer_end, time.monotonic()), cap=cap,

@@ -88,14 +88,20 @@ class Headroom:
 
     def peak(self, problem: ExpertProblem, layer: int, row: np.ndarray) -> float:
         """The expected peak on the judging scenarios."""
-        return expected_peak(problem, layer, row, self.judge)
+        return self.verdict(problem, layer, row)[1]
 
     def qualifies(self, problem: ExpertProblem, layer: int, row: np.ndarray) -> bool:
+        """Whether `row` keeps EPLB's headroom (see the class)."""
+        return self.verdict(problem, layer, row)[0]
+
+    def verdict(self, problem: ExpertProblem, layer: int, row: np.ndarray) -> tuple[bool, float]:
+        """(qualifies, expected peak) from one pass over the judging scenarios."""
         peaks = scenario_peaks(problem, layer, row, self.judge)
+        mean = float(peaks.mean())
         if (peaks <= self.eplb_peaks + 1e-9).all():
-            return True
-        return bool(peaks.mean() <= (1 - MARGIN) * self.eplb_peaks.mean()
-                    and np.quantile(peaks / self.eplb_peaks, DOMINANCE_QUANTILE) <= 1.0)
+            return True, mean
+        return bool(mean <= (1 - MARGIN) * self.eplb_peaks.mean()
+                    and np.quantile(peaks / self.eplb_peaks, DOMINANCE_QUANTILE) <= 1.0), mean
 
     def after_descent(self, lowest: float) -> Headroom:
         """The limit once the descent reached `lowest`: keep all but `KEEP_OF_GAIN` of the gain,
@@ -148,7 +154,6 @@ def robust_descent(problem: ExpertProblem, layer: int, row: np.ndarray, scenario
                 found = (float(peaks[j]), a, int(others[j]))
         if found is None:
             break
-        _, a, b = found
+        best, a, b = found  # the swap leaves every scenario's mean load as it was: its peak is exact
         row[a], row[b] = row[b], row[a]
-        best = expected_peak(problem, layer, row, scenarios)
     return row

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cpsched.instances.pipeline.problem import PipelineProblem, Placement
+from cpsched.instances.pipeline.problem import PipelineProblem, Placement, recompute_classes
 from cpsched.instances.pipeline.schedule import evaluate, schedule_graph
 
 BODY_KINDS = frozenset({"decoder", "moe_decoder", "transformer", "layer", "block"})
@@ -161,17 +161,6 @@ class StageCosts:
     classes: list[list[int]]  # the chain layers of each recompute class
 
 
-def _recompute_classes(problem: PipelineProblem) -> list[tuple[list[int], int, list[int]]]:
-    """Classes of equal recomputable layers: (extra time per device, memory saved, members)."""
-    t = problem.tables
-    classes: dict[tuple, list[int]] = {}
-    for k, layer in enumerate(problem.chain):
-        saving = t.activation_kib[k] - t.recompute_activation_kib[k]
-        if layer.recompute is not None and saving > 0:
-            classes.setdefault((tuple(row[k] for row in t.recompute_extra), saving), []).append(k)
-    return [(list(extra), saving, members) for (extra, saving), members in classes.items()]
-
-
 def stage_costs(problem: PipelineProblem) -> StageCosts:
     """Per virtual stage, every span's time and memory fit, each stage recomputing the fewest layers
     that make it fit (greedy by memory saved per extra time over classes of equal layers). The last
@@ -179,10 +168,10 @@ def stage_costs(problem: PipelineProblem) -> StageCosts:
     t, p, m = problem.tables, problem.stages, problem.microbatches
     L, S = problem.head_start, problem.virtual_count
     states = schedule_graph(problem).states
-    classes = _recompute_classes(problem)
+    classes = [group for group in recompute_classes(problem) if group.saving_kib > 0]
     k, i = np.meshgrid(np.arange(L + 1), np.arange(L + 1), indexing="ij")
     comm = np.concatenate([[0], t.comm_after])  # comm[i] = p2p after layer i - 1
-    costs = StageCosts([], [], [], [members for _, _, members in classes])
+    costs = StageCosts([], [], [], [group.members for group in classes])
     for s in range(S):
         d = s % p
         in_flight = max((state.get(s, 0) for state in states[d]), default=min(m, 1))
@@ -198,16 +187,15 @@ def stage_costs(problem: PipelineProblem) -> StageCosts:
         else:
             span = span + comm[i]
         short = need - problem.tables.capacity_kib[d] / problem.virtual_stages
-        taken = []
-        for extra, saving, members in sorted(classes, key=lambda c: -c[1] / max(1, c[0][d])):
-            count = np.concatenate([[0], np.cumsum(np.isin(np.arange(L), members))])
-            saved = max(1, in_flight) * saving  # per layer recomputed, over the microbatches in flight
+        taken: dict[int, np.ndarray] = {}
+        for c in sorted(range(len(classes)), key=lambda c: -classes[c].saving_kib / max(1, classes[c].extra[d])):
+            count = np.concatenate([[0], np.cumsum(np.isin(np.arange(L), classes[c].members))])
+            saved = max(1, in_flight) * classes[c].saving_kib  # per layer recomputed, over the microbatches in flight
             take = np.minimum(count[i] - count[k], np.ceil(np.maximum(short, 0) / saved)).clip(min=0)
             short = short - take * saved
-            span = span + take * extra[d]
-            taken.append((members, take.astype(int)))
-        order = {tuple(members): take for members, take in taken}
-        costs.recomputed.append([order[tuple(members)] for members in costs.classes])
+            span = span + take * classes[c].extra[d]
+            taken[c] = take.astype(int)
+        costs.recomputed.append([taken[c] for c in range(len(classes))])
         costs.times.append(np.where(valid, span, np.inf))
         costs.fits.append(valid & (short <= 0))
     return costs
