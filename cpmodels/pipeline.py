@@ -18,7 +18,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from cpsched.instances.pipeline.problem import PipelineProblem, Placement, recompute_classes
-from cpsched.instances.pipeline.schedule import Op, schedule_graph, simulate
+from cpsched.instances.pipeline.schedule import Op, device_orders, schedule_graph, simulate
 
 
 @dataclass
@@ -272,7 +272,7 @@ def build(problem: PipelineProblem, hint: Placement | None = None, *, extra_warm
         boundary.append(sum(terms))
 
     graph = schedule_graph(problem, extra_warmup, vocab_lead)
-    orders = graph.orders
+    orders = device_orders(problem, extra_warmup, vocab_lead) if timeline else []
     makespan = model.NewIntVar(0, horizon, "iteration")
     start = _timeline(problem, model, orders, forward, backward, vocab_s, vocab_t, sync, boundary, has_shards,
                       makespan, horizon) if timeline else {}

@@ -74,11 +74,18 @@ class JsonSolution:
     @classmethod
     def from_json(cls, text: str, source: str | None = None):
         """The solution `to_json` wrote; an InputError naming the field for anything else."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"not JSON: {error}", source=source or f"{cls.__name__}.from_json") from None
-        return cls.from_dict(data, source)
+        return cls.from_dict(parse_json(text, source or f"{cls.__name__}.from_json"), source)
+
+
+def parse_json(text: str, source: str) -> object:
+    """The JSON value of `text`, or one InputError naming `source` (and the line): every reader of
+    JSON goes through here, so none lets the decoder's RecursionError out."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"invalid JSON: {error.msg}", source=source, line=error.lineno) from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise InputError("invalid JSON: nested deeper than any problem or schedule file is", source=source) from None
 
 
 def _whole(value: object) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import JobShop, Schedule
@@ -112,19 +113,51 @@ def parse_rule(spec: str) -> tuple[str, bool]:
     return parsed.rule, parsed.non_delay
 
 
+CHECK_EVERY = 1024  # dispatch steps between looks at the deadline
+
+
 def dispatch(problem: JobShop | JobShopVariant, rule: str = "mwkr", non_delay: bool = True, seed: int = 0,
-             shutdowns: RandomShutdowns | None = None) -> Schedule:
+             shutdowns: RandomShutdowns | None = None, deadline: float | None = None) -> Schedule:
     """The schedule the named rule builds (`seed` feeds the `random` rule); a blocking job shop is
-    dispatched on its own simulator, meeting `shutdowns` as they happen."""
+    dispatched on its own simulator, meeting `shutdowns` as they happen. Raises `DeadlinePassed` at
+    `deadline` (time.monotonic()) if the schedule is not complete."""
     if rule not in RULES:
         raise ValueError(f"unknown rule '{rule}'; choose one of {', '.join(RULES)}")
     score = RULES[rule]
     rng = np.random.default_rng(seed)
     sim = simulator_for(problem, non_delay, shutdowns)
+    steps = 0
     while not sim.done:
         jobs = sim.candidates()
         sim.step(int(jobs[np.argmin(score(sim, jobs, rng))]) if len(jobs) > 1 else int(jobs[0]))
+        steps += 1
+        if deadline is not None and steps % CHECK_EVERY == 0 and time.monotonic() >= deadline:
+            raise DeadlinePassed
     return sim.schedule()
+
+
+@njit(cache=True)
+def _in_rank_order(job_starts: np.ndarray, machines: np.ndarray, durations: np.ndarray, n_machines: int
+                   ) -> np.ndarray:
+    starts = np.zeros(len(machines), np.int64)
+    job_free = np.zeros(len(job_starts) - 1, np.int64)
+    machine_free = np.zeros(n_machines, np.int64)
+    longest = int(np.max(np.diff(job_starts))) if len(job_starts) > 1 else 0
+    for rank in range(longest):
+        for j in range(len(job_starts) - 1):
+            op = job_starts[j] + rank
+            if op < job_starts[j + 1]:
+                at = max(job_free[j], machine_free[machines[op]])
+                starts[op] = at
+                job_free[j] = machine_free[machines[op]] = at + durations[op]
+    return starts
+
+
+def rank_order_schedule(problem: JobShop) -> Schedule:
+    """Every job's first operations, then every job's second, ..., each as early as its job and
+    machine allow: a valid schedule in milliseconds on a million operations, far from the best (what
+    `best_dispatch` falls back on when even its first rule cannot finish in time)."""
+    return Schedule(_in_rank_order(problem.job_starts, problem.machines, problem.durations, problem.n_machines))
 
 
 def dispatch_spec(problem: JobShop | JobShopVariant, spec: str | RuleSpec, seed: int = 0,
@@ -140,7 +173,7 @@ def dispatch_spec(problem: JobShop | JobShopVariant, spec: str | RuleSpec, seed:
     if parsed.learned:
         return learned_dispatch(problem, parsed.rollouts, seed, weights, shutdowns, deadline, stop_sampling_at,
                                 on_rollout)
-    return dispatch(problem, parsed.rule, parsed.non_delay, seed, shutdowns)
+    return dispatch(problem, parsed.rule, parsed.non_delay, seed, shutdowns, deadline)
 
 
 @dataclass(frozen=True)
@@ -162,10 +195,12 @@ class Dispatched:
 def dispatch_within(problem: JobShop | JobShopVariant, spec: str | RuleSpec, seed: int = 0,
                     weights: str | Path | None = None, shutdowns: RandomShutdowns | None = None,
                     stop_sampling_at: float | None = None,
-                    on_improvement: Callable[[Schedule, int], None] | None = None) -> Dispatched:
+                    on_improvement: Callable[[Schedule, int], None] | None = None,
+                    deadline: float | None = None) -> Dispatched:
     """`dispatch_spec` for a solve with a time limit: `pdr-sample` samples until `stop_sampling_at`,
-    and Ctrl-C after its first schedule returns the best so far instead of losing it (Ctrl-C before
-    then still raises). `on_improvement(schedule, makespan)` hears of each new best while it samples."""
+    a rule whose (first) schedule is not done by `deadline` raises `DeadlinePassed`, and Ctrl-C after
+    its first schedule returns the best so far instead of losing it (Ctrl-C before then still
+    raises). `on_improvement(schedule, makespan)` hears of each new best while it samples."""
     parsed = parse_rule_spec(spec)
     asked = planned_rollouts(problem, parsed.rollouts, shutdowns) if parsed.learned else 1
     best: Schedule | None = None
@@ -180,8 +215,8 @@ def dispatch_within(problem: JobShop | JobShopVariant, spec: str | RuleSpec, see
                 on_improvement(schedule, makespan)
 
     try:
-        schedule = dispatch_spec(problem, spec, seed, weights, shutdowns, stop_sampling_at=stop_sampling_at,
-                                 on_rollout=keep)
+        schedule = dispatch_spec(problem, spec, seed, weights, shutdowns, deadline=deadline,
+                                 stop_sampling_at=stop_sampling_at, on_rollout=keep)
     except KeyboardInterrupt:
         if best is None:
             raise
@@ -206,10 +241,11 @@ def best_specs(weights: str | Path | None = None) -> list[str]:
 
 def best_dispatch(
     problem: JobShop, deadline: float | None = None, on_improvement: Callable[[Schedule, int], None] | None = None,
-    weights: str | Path | None = None,
+    weights: str | Path | None = None, first_deadline: float | None = None,
 ) -> Schedule:
     """The shortest schedule of the deterministic rules (`best_specs`), trying the usually best
-    first and stopping at `deadline` (time.monotonic()); at least one rule always runs. The learned
+    first and stopping at `deadline` (time.monotonic()); at least one rule always runs, until
+    `first_deadline` if given, past which the rank-order schedule stands in for it. The learned
     rule starts only when its forward rollout should end before the deadline (LEARNED_COST times
     the first rule's time, a floor: an attention network costs more on many jobs); that rollout is
     abandoned at the deadline if not done, its backward one cut short, keeping the forward one.
@@ -225,9 +261,12 @@ def best_dispatch(
             if spec == LEARNED and now + LEARNED_COST * first_seconds > deadline:
                 continue  # it would overrun; the static rules after it still get their turn
         try:
-            schedule = dispatch_spec(problem, spec, weights=weights, deadline=deadline if best is not None else None)
+            schedule = dispatch_spec(problem, spec, weights=weights,
+                                     deadline=deadline if best is not None else first_deadline)
         except DeadlinePassed:
-            continue  # the loop stops at the deadline's check above
+            if best is not None:
+                continue  # the loop stops at the deadline's check above
+            schedule = rank_order_schedule(problem)
         if best is None:
             first_seconds = time.monotonic() - now
         makespan = problem.makespan_of(schedule.starts)

@@ -108,10 +108,11 @@ def exit_code(result: Result) -> int:
 
 
 def baseline_method(family_solve: Callable[..., Result], name: str) -> Method:
-    """A named baseline as a method: it ignores the time limit, workers and seed (it is one rule)."""
+    """A named baseline as a method: it keeps the time limit (a sweep stops there) and ignores the
+    workers and seed (it is one rule)."""
 
-    def method(problem, **_options):
-        return family_solve(problem, name)
+    def method(problem, time_limit: float = 60.0, **_options):
+        return family_solve(problem, name, time_limit=time_limit)
 
     return method
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import Evaluation
-from cpsched.instances.serialization import plain
+from cpsched.instances.serialization import parse_json, plain
 
 
 class Status(str, Enum):
@@ -124,11 +124,7 @@ class Result:
     @classmethod
     def from_json(cls, text: str) -> Result:
         """The Result `to_json` wrote; an InputError for anything else."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"not JSON: {error}", source="Result.from_json") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "Result.from_json"))
 
 
 def checked_makespan(check: Evaluation, method: str) -> int:

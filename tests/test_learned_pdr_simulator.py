@@ -22,6 +22,7 @@ from cpsched.learned_pdr import (
 )
 from cpsched.learned_pdr.learned import LEARNED, DeadlinePassed, learned_dispatch
 from cpsched.learned_pdr.rules import best_specs
+from cpsched.solvers import solve
 
 
 def _ragged(seed: int) -> JobShop:
@@ -145,6 +146,32 @@ def test_best_dispatch_past_its_deadline_still_returns_the_first_rule_s_schedule
     assert rushed.starts.tolist() == dispatch(problem, "fdd/mwkr").starts.tolist()
 
 
+def test_a_first_rule_past_its_own_deadline_gives_way_to_the_rank_order_schedule():
+    """No rule finishes by `first_deadline`: the schedule that takes every job's operations rank by
+    rank (each as early as its job and machine allow) stands in, valid and as brute force builds it."""
+    problem = random_jobshop(100, 20, 1)  # past CHECK_EVERY steps: the first rule sees its deadline
+    fallback = best_dispatch(problem, deadline=time.monotonic() - 1, first_deadline=time.monotonic() - 1)
+    assert evaluate(problem, fallback).feasible
+    job_free, machine_free, expected = [0] * problem.n_jobs, [0] * problem.n_machines, {}
+    for rank in range(max(len(problem.job(j)) for j in range(problem.n_jobs))):
+        for j in range(problem.n_jobs):
+            if rank < len(problem.job(j)):
+                machine, duration = problem.job(j)[rank]
+                at = max(job_free[j], machine_free[machine])
+                expected[problem.job_starts[j] + rank] = at
+                job_free[j] = machine_free[machine] = at + duration
+    assert fallback.starts.tolist() == [expected[op] for op in range(problem.n_operations)]
+    with pytest.raises(DeadlinePassed):  # the rule looks at its deadline every CHECK_EVERY steps
+        dispatch(random_jobshop(100, 20, 1), "mwkr", deadline=time.monotonic() - 1)
+
+
+def test_a_rule_that_cannot_finish_in_the_time_limit_returns_no_schedule_and_says_why():
+    result = solve(random_jobshop(100, 20, 1, name="r"), "pdr:mwkr", time_limit=1e-9)
+    assert result.solution is None and result.status == "unknown"
+    assert result.metrics["reason"] == ("the rule did not finish its schedule within the time limit (1e-09 s): "
+                                        "give a longer --time-limit")
+
+
 def test_a_learned_rollout_past_its_deadline_is_abandoned_and_best_dispatch_keeps_the_static_rules(monkeypatch):
     problem = load("ta41")
     with pytest.raises(DeadlinePassed):
@@ -172,7 +199,9 @@ def test_sampling_stops_at_its_time_limit_and_keeps_the_greedy_pair():
     assert (unhurried.rollouts, unhurried.schedule.starts.tolist()) == (
         8, learned_dispatch(problem, samples=8).starts.tolist())
     assert dispatch_within(problem, "pdr", stop_sampling_at=time.monotonic() - 1).metrics() == {
-        "rollouts": 2, "rollouts_asked": 2}  # the greedy pair does not depend on the time limit
+        "rollouts": 2, "rollouts_asked": 2}  # the greedy pair does not depend on the sampling's limit
+    with pytest.raises(DeadlinePassed):  # but it does on the solve's (the forward rollout cannot finish)
+        dispatch_within(problem, "pdr-sample:8", stop_sampling_at=time.monotonic() - 1, deadline=time.monotonic() - 1)
 
 
 def test_a_backward_rollout_past_the_deadline_leaves_the_forward_schedule(monkeypatch):

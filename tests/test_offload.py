@@ -22,7 +22,7 @@ def two_subgroups(free_gb: float = 10.0, resident: bool = False, **changes) -> O
     """100M parameters each at 20 GB/s: gradient down 10 ms, CPU Adam 100 ms, parameters up 10 ms;
     state up 60 ms, GPU Adam 1 ms, state down 60 ms."""
     fields = dict(name="two", params=np.array([100_000_000, 100_000_000]), ready_ms=np.zeros(2), h2d_gbps=20.0,
-                  d2h_gbps=20.0, cpu_adam_per_s=1e9, gpu_adam_per_s=1e11, free_memory=((0.0, free_gb),),
+                  d2h_gbps=20.0, cpu_adam_params_per_s=1e9, gpu_adam_params_per_s=1e11, free_memory=((0.0, free_gb),),
                   allow_resident=resident)
     fields.update(changes)
     return OffloadProblem(**fields)
@@ -222,7 +222,8 @@ def test_a_state_that_fits_to_the_byte_is_allowed():
 def test_the_constructor_names_its_unit_where_the_file_uses_another():
     """The file gives billions of parameters per second; the constructor takes parameters per second:
     the file's number given to the constructor is refused, not planned as a 2e10 ms phase."""
-    with pytest.raises(InputError, match=r"^two: cpu_adam_per_s is parameters per second: 4 is far below any Adam "
+    with pytest.raises(InputError, match=r"^two: cpu_adam_params_per_s is in parameters per second: 4 is far below "
+                                         r"any Adam "
                                          r"\(the file's \*_adam_gparams is in billions per second, so 4 there is "
                                          r"4e9 here\)$"):
-        two_subgroups(cpu_adam_per_s=4.0)
+        two_subgroups(cpu_adam_params_per_s=4.0)

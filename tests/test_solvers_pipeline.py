@@ -13,11 +13,12 @@ from click.testing import CliRunner
 from cpsched.cpmodels.pipeline import build
 from cpsched.instances.errors import InputError
 from cpsched.instances.pipeline.problem import Layer, PipelineProblem, Placement, Recompute, pipeline_to_json
-from cpsched.instances.pipeline.schedule import evaluate
+from cpsched.instances.pipeline.schedule import critical_path, evaluate
 from cpsched.solvers import solve
 from cpsched.solvers.cli import main
 from cpsched.solvers.cpsat import Tracker, run_cpsat
-from cpsched.solvers.pipeline.baselines import _dp, alpa, pipedream, stage_costs
+from cpsched.solvers.pipeline.baselines import _dp, alpa, megatron_override, pipedream, stage_costs
+from cpsched.solvers.pipeline.report import baseline_line
 
 
 def random_problem(rng: random.Random, kind: str) -> PipelineProblem:
@@ -314,3 +315,42 @@ def test_one_stage_with_shards_runs_everything_in_turn():
     layers = (Layer("a", "decoder", 1, 2, 1e6, 1e6), Layer("out", "output", 3, 6, 1e6, 1e6, shards=2))
     result = solve(PipelineProblem("one", layers, 1, 4), "cpsat", time_limit=10)
     assert result.status == "optimal" and result.objective == 4 * (1 + 2 + 3 + 6)
+
+
+def test_a_timeline_too_long_to_simulate_is_refused_at_construction():
+    layers = tuple(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(8))
+    with pytest.raises(InputError) as error:
+        PipelineProblem("long", layers, 8, 250_001)
+    assert str(error.value) == ("long: pipeline.microbatches 250001 makes a timeline of 4,000,016 operations, "
+                                "more than "
+                                "the 4,000,000 cpsched simulates: plan for fewer microbatches")
+    PipelineProblem("long", layers, 8, 250_000)  # at the cap: taken
+
+
+def test_a_spent_deadline_cuts_the_megatron_sweep_to_the_even_split_and_says_so():
+    """The sweep tries the split nearest to even first and stops at its deadline; the baselines line
+    marks it cut, so a speedup against it is not taken for one against the full sweep."""
+    layers = tuple(Layer(f"l{i}", "decoder", 1 + i % 3, 2, 1e6, 1e6) for i in range(12))
+    problem = PipelineProblem("sweep", layers, 4, 8)
+    cut = megatron_override(problem, deadline=time.monotonic() - 1)
+    assert cut == Placement.from_counts(problem, [3, 3, 3, 3])
+    full = megatron_override(problem)
+    assert evaluate(problem, full).iteration <= evaluate(problem, cut).iteration
+    result = solve(problem, "megatron-override", time_limit=1e-6)
+    assert result.metrics["baselines"]["megatron-override"]["cut"] is True
+    assert result.metrics["baselines"]["alpa"]["cut"] is False
+    assert "megatron-override=" in baseline_line(result) and "(cut)" in baseline_line(result)
+    assert "(cut)" not in baseline_line(solve(problem, "megatron-override", time_limit=60))
+
+
+def test_the_simulator_walks_a_long_pipeline_exactly():
+    """1F1B on equal stages of f + b: (m + p - 1)(f + b), also at a hundred thousand microbatches (the
+    compiled timeline), and the critical path through it has that length."""
+    layers = tuple(Layer(f"l{i}", "decoder", 1, 2, 1e6, 1e6) for i in range(4))
+    problem = PipelineProblem("long", layers, 4, 100_000, p2p_gbps=1e9)
+    placement = Placement.from_counts(problem, [1, 1, 1, 1])
+    result = evaluate(problem, placement)
+    assert result.iteration == (100_000 + 3) * 3000  # microseconds
+    path = critical_path(problem, result)
+    assert sum(count * (1000 if key[0] == "F" else 2000) for key, count in path.items() if key[0] in "FB") \
+        == result.iteration

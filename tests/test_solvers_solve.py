@@ -86,13 +86,14 @@ def test_a_time_limit_too_short_to_search_returns_the_dispatched_schedule_marked
     assert result.objective == evaluate(problem, dispatch(problem, "mwkr")).makespan
 
 
-def test_the_time_limit_bounds_sampling_but_the_greedy_pair_always_completes(ft06):
+def test_the_time_limit_bounds_the_rule_too_and_a_warm_start_s_greedy_pair_completes(ft06):
     problem = load("ta71")  # 2,000 operations: its greedy rollout alone takes far longer than 1 ms
     pair = solve(problem, "pdr", time_limit=60)
     assert (pair.metrics["rollouts"], pair.metrics["rollouts_asked"]) == (2, 2)
-    assert solve(problem, "pdr", time_limit=0.001).objective == pair.objective  # pdr ignores the limit
-    rushed = solve(problem, "pdr-sample:32", time_limit=0.001)
-    assert (rushed.objective, rushed.metrics["rollouts"], rushed.metrics["rollouts_asked"]) == (pair.objective, 2, 32)
+    for method in ("pdr", "pdr-sample:32"):  # the limit is kept: no schedule, and the reason
+        rushed = solve(problem, method, time_limit=0.001)
+        assert (rushed.solution, rushed.status) == (None, "unknown")
+        assert rushed.metrics["reason"].startswith("the rule did not finish its schedule within the time limit")
     warm = solve(problem, "cpsat-plain", warm_start="pdr-sample:32", time_limit=0.001)
     assert (warm.objective, warm.metrics["found_by"]) == (pair.objective, "dispatch")
     unhurried = solve(ft06, "pdr-sample:4", time_limit=60)

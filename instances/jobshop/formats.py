@@ -14,6 +14,7 @@ import numpy as np
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import JobShop, Schedule
+from cpsched.instances.serialization import parse_json
 from cpsched.instances.validation import integer
 
 FORMATS = ("standard", "taillard", "json")
@@ -197,10 +198,7 @@ def _taillard_block(
 
 def _parse_json(text: str, source: str, name: str) -> JobShop:
     """{"kind": "jobshop", "name": ..., "machines": M, "jobs": [[[machine, duration], ...], ...]}."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"invalid JSON: {error.msg}", source=source, line=error.lineno) from None
+    document = parse_json(text, source)
     if not isinstance(document, dict):
         raise InputError("expected a JSON object with 'machines' and 'jobs'", source=source)
     kind = document.get("kind", "jobshop")
@@ -287,12 +285,7 @@ def read_json_document(path: str | Path) -> object:
         data = Path(path).read_bytes()
     except OSError as error:
         raise InputError(f"cannot read the file: {error.strerror}", source=str(path)) from None
-    try:
-        return json.loads(decode_text(data, str(path)))
-    except json.JSONDecodeError as error:
-        raise InputError(f"invalid JSON: {error.msg}", source=str(path), line=error.lineno) from None
-    except RecursionError:  # the decoder recurses once per level of nesting
-        raise InputError("invalid JSON: nested deeper than any problem or schedule file is", source=str(path)) from None
+    return parse_json(decode_text(data, str(path)), str(path))
 
 
 def read_schedule(path: str | Path, problem: JobShop) -> Schedule:

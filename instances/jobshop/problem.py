@@ -7,6 +7,7 @@ operation; jobs may have different numbers of operations.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from numbers import Integral
@@ -16,7 +17,7 @@ import numpy as np
 
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import JsonSolution
-from cpsched.instances.validation import integer
+from cpsched.instances.validation import LARGEST, integer
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,12 +46,18 @@ class JobShop:
         lengths = [len(job) for job in jobs]
         job_starts = np.zeros(len(jobs) + 1, dtype=np.int64)
         np.cumsum(lengths, out=job_starts[1:])
-        given = np.array([pair for job in jobs for pair in job], dtype=np.float64).reshape(-1, 2)
-        if not (np.isfinite(given).all() and (given == np.round(given)).all()):
-            bad = given[~(np.isfinite(given) & (given == np.round(given)))][0]
-            raise InputError(f"machines and durations must be whole numbers, got {bad:g} (JobShop.from_lists "
-                             "validates everything)", source="JobShop.from_jobs")
-        pairs = given.astype(np.int64)
+        flat = [value for job in jobs for pair in job for value in pair]
+        if all(type(value) is int for value in flat) and all(abs(value) <= LARGEST for value in flat):
+            pairs = np.array(flat, dtype=np.int64).reshape(-1, 2)  # exact: no trip through floats
+        else:  # numpy integers, whole floats, or something wrong, which the message names
+            for value in flat:
+                value = value.item() if isinstance(value, np.generic) else value
+                if type(value) is not int or abs(value) > LARGEST:
+                    if not (isinstance(value, float) and math.isfinite(value) and value == round(value)):
+                        raise InputError(f"machines and durations must be whole numbers, got {value!r:.40} "
+                                         "(JobShop.from_lists validates everything)", source="JobShop.from_jobs")
+                    integer(value, "a machine or duration", "JobShop.from_jobs")  # at most 2^53
+            pairs = np.array(flat, dtype=np.float64).astype(np.int64).reshape(-1, 2)
         return cls(
             name=name,
             n_machines=int(n_machines),

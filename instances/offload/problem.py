@@ -35,7 +35,7 @@ import numpy as np
 from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import FromDocument, JsonSolution, plain
 from cpsched.instances.units import GB, TICKS_PER_MS
-from cpsched.instances.validation import LARGEST
+from cpsched.instances.validation import LARGEST, integer
 from cpsched.instances.validation import number as _number
 
 EXACT = 1e-6  # a byte count within this of a whole number is that number (float noise, not a byte)
@@ -57,8 +57,8 @@ class OffloadProblem(FromDocument):
     ready_ms: np.ndarray
     h2d_gbps: float
     d2h_gbps: float
-    cpu_adam_per_s: float
-    gpu_adam_per_s: float
+    cpu_adam_params_per_s: float
+    gpu_adam_params_per_s: float
     free_memory: tuple[tuple[float, float], ...]
     state_bytes: float = 12.0
     grad_bytes: float = 2.0
@@ -69,8 +69,18 @@ class OffloadProblem(FromDocument):
     tables: OffloadTables = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", np.asarray(self.params, dtype=np.int64))
-        object.__setattr__(self, "ready_ms", np.asarray(self.ready_ms, dtype=np.float64))
+        params, ready = np.asarray(self.params), np.asarray(self.ready_ms)
+        if params.ndim != 1 or ready.ndim != 1:
+            raise InputError("subgroups must be a non-empty list", source=self.name)
+        if params.dtype.kind not in "iu" or (params.size and params.max() > LARGEST):
+            # one by one, as the reader checks them: no 2.5 taken for 2, no overflow
+            params = np.array([integer(plain(x), f"subgroups[{i}].params", self.name, minimum=1)
+                               for i, x in enumerate(params)], dtype=np.int64)
+        if ready.dtype.kind not in "iuf":
+            ready = np.array([_number(plain(x), f"subgroups[{i}].ready_ms", self.name, minimum=0)
+                              for i, x in enumerate(ready)])
+        object.__setattr__(self, "params", params.astype(np.int64))
+        object.__setattr__(self, "ready_ms", ready.astype(np.float64))
         _check(self)
         object.__setattr__(self, "tables", OffloadTables.of(self))
 
@@ -102,12 +112,14 @@ def _check(problem: OffloadProblem) -> None:
     if len(bad):
         raise InputError(f"subgroups[{bad[0]}].ready_ms must be a time >= 0", source=where)
     for what, value in (("h2d_gbps", problem.h2d_gbps), ("d2h_gbps", problem.d2h_gbps),
-                        ("cpu_adam_gparams", problem.cpu_adam_per_s), ("gpu_adam_gparams", problem.gpu_adam_per_s)):
+                        ("cpu_adam_gparams", problem.cpu_adam_params_per_s),
+                        ("gpu_adam_gparams", problem.gpu_adam_params_per_s)):
         if not (math.isfinite(value) and value > 0):
             raise InputError(f"hardware.{what} must be positive, got {value:g}", source=where)
-    for what, value in (("cpu_adam_per_s", problem.cpu_adam_per_s), ("gpu_adam_per_s", problem.gpu_adam_per_s)):
+    for what, value in (("cpu_adam_params_per_s", problem.cpu_adam_params_per_s),
+                        ("gpu_adam_params_per_s", problem.gpu_adam_params_per_s)):
         if value < SLOWEST_ADAM:  # parameters per second here, billions per second in the file
-            raise InputError(f"{what} is parameters per second: {value:g} is far below any Adam (the file's "
+            raise InputError(f"{what} is in parameters per second: {value:g} is far below any Adam (the file's "
                              f"*_adam_gparams is in billions per second, so {value:g} there is {value:g}e9 here)",
                              source=where)
     if not (math.isfinite(problem.state_bytes) and problem.state_bytes > 0):
@@ -164,10 +176,10 @@ class OffloadTables:
         capacity = dict(zip(times.tolist(), free.tolist()))
         return OffloadTables(
             grad_down=ticks(params * problem.grad_bytes / (problem.d2h_gbps * GB), "a gradient download"),
-            cpu_update=ticks(params / problem.cpu_adam_per_s, "a CPU Adam update"),
+            cpu_update=ticks(params / problem.cpu_adam_params_per_s, "a CPU Adam update"),
             param_up=ticks(params * problem.param_bytes / (problem.h2d_gbps * GB), "a parameter upload"),
             state_up=ticks(params * problem.state_bytes / (problem.h2d_gbps * GB), "a state upload"),
-            gpu_update=ticks(params / problem.gpu_adam_per_s, "a GPU Adam update"),
+            gpu_update=ticks(params / problem.gpu_adam_params_per_s, "a GPU Adam update"),
             state_down=ticks(params * problem.state_bytes / (problem.d2h_gbps * GB), "a state download"),
             release=release,
             update_release=np.maximum(release, whole(np.array([round(problem.update_after_ms * TICKS_PER_MS)]),
@@ -544,8 +556,8 @@ def offload_from_json(document: dict, source: str, name: str) -> OffloadProblem:
             ready_ms=np.array(ready),
             h2d_gbps=_positive(hardware["h2d_gbps"], "hardware.h2d_gbps", source),
             d2h_gbps=_positive(hardware["d2h_gbps"], "hardware.d2h_gbps", source),
-            cpu_adam_per_s=_positive(hardware["cpu_adam_gparams"], "hardware.cpu_adam_gparams", source) * 1e9,
-            gpu_adam_per_s=_positive(hardware["gpu_adam_gparams"], "hardware.gpu_adam_gparams", source) * 1e9,
+            cpu_adam_params_per_s=_positive(hardware["cpu_adam_gparams"], "hardware.cpu_adam_gparams", source) * 1e9,
+            gpu_adam_params_per_s=_positive(hardware["gpu_adam_gparams"], "hardware.gpu_adam_gparams", source) * 1e9,
             free_memory=_free_memory(hardware["free_memory_gb"], source),
             state_bytes=_number(sizes.get("state", 12), "bytes_per_param.state", source),
             grad_bytes=_number(sizes.get("gradient", 2), "bytes_per_param.gradient", source),
@@ -566,8 +578,8 @@ def offload_to_json(problem: OffloadProblem) -> dict:
         "name": problem.name,
         "model": problem.model,
         "hardware": {"h2d_gbps": problem.h2d_gbps, "d2h_gbps": problem.d2h_gbps,
-                     "cpu_adam_gparams": problem.cpu_adam_per_s / 1e9,
-                     "gpu_adam_gparams": problem.gpu_adam_per_s / 1e9,
+                     "cpu_adam_gparams": problem.cpu_adam_params_per_s / 1e9,
+                     "gpu_adam_gparams": problem.gpu_adam_params_per_s / 1e9,
                      "free_memory_gb": memory[0][1] if len(memory) == 1 else [list(step) for step in memory]},
         "bytes_per_param": {"state": problem.state_bytes, "gradient": problem.grad_bytes,
                             "parameter": problem.param_bytes},

@@ -21,6 +21,9 @@ from cpsched.instances.units import GB, KIB, TICKS_PER_MS
 from cpsched.instances.validation import LARGEST, integer, number
 
 SCHEDULES = ("1f1b", "interleaved", "gpipe")
+# Forwards, backwards and vocabulary passes of one iteration that the simulator takes: about 2 s to
+# build the timeline and 40 bytes an operation, so every method keeps its time limit (docs/pipeline.md)
+MAX_OPERATIONS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,10 @@ def _check_problem(problem: PipelineProblem) -> None:
                          "only shards)", source=where)
     if problem.collective_latency_us < 0:
         raise InputError("devices.collective_latency_us must not be negative", source=where)
+    operations = 2 * p * v * m + (2 * p * m if problem.head else 0)
+    if operations > MAX_OPERATIONS:
+        raise InputError(f"pipeline.microbatches {m} makes a timeline of {operations:,} operations, more than the "
+                         f"{MAX_OPERATIONS:,} cpsched simulates: plan for fewer microbatches", source=where)
 
 
 # --- JSON ---------------------------------------------------------------------------------------

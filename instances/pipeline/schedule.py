@@ -31,63 +31,81 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
+
+import numpy as np
 
 from cpsched.instances.errors import InputError
+from cpsched.instances.pipeline import timeline_kernel
 from cpsched.instances.pipeline.problem import TICKS_PER_MS, PipelineProblem, Placement
 
 Op = tuple[str, int, int]  # ("F" | "B", virtual stage, microbatch) or ("S" | "T", device, microbatch)
 VOCAB_PASSES = ("S", "T")
 
 
-def _one_f_one_b(stage: int, p: int, m: int, extra: int) -> list[Op]:
-    warmup = min(p - 1 - stage + extra, m)
-    order: list[Op] = [("F", stage, j) for j in range(warmup)]
-    for k in range(m - warmup):
-        order += [("F", stage, warmup + k), ("B", stage, k)]
-    return order + [("B", stage, k) for k in range(m - warmup, m)]
+KINDS = ("F", "B", "S", "T")  # the kind codes of the arrays
 
 
-def _interleaved(device: int, p: int, v: int, m: int) -> list[Op]:
-    """Megatron-LM's interleaved 1F1B order of one device (m a multiple of p)."""
-    total = m * v
-    warmup = total if m == p else min((p - device - 1) * 2 + (v - 1) * p, total)
+def _alternating(total: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 1F1B pattern over `total` forwards and backwards: `warmup` forwards, then one forward and
+    one backward in turn, then the remaining backwards (GPipe is warmup = total). Kind codes and the
+    running count k of each kind."""
+    steady = total - warmup
+    kind = np.concatenate([np.zeros(warmup, np.int64), np.tile([0, 1], steady), np.ones(warmup, np.int64)])
+    k = np.concatenate([np.arange(warmup), np.stack([warmup + np.arange(steady), np.arange(steady)], 1).ravel(),
+                        np.arange(steady, total)])
+    return kind, k
 
-    def op(kind: str, k: int) -> Op:
+
+def _device_order(problem: PipelineProblem, device: int, extra_warmup: int) -> np.ndarray:
+    """One device's order without vocabulary passes: rows (kind code, virtual stage, microbatch)."""
+    p, v, m = problem.stages, problem.virtual_stages, problem.microbatches
+    if problem.schedule == "interleaved":  # Megatron-LM's chunk order (m a multiple of p)
+        total = m * v
+        kind, k = _alternating(total, total if m == p else min((p - device - 1) * 2 + (v - 1) * p, total))
         chunk = (k // p) % v
-        if kind == "B":
-            chunk = v - 1 - chunk
-        return kind, chunk * p + device, (k // (p * v)) * p + k % p
+        chunk = np.where(kind == 1, v - 1 - chunk, chunk)
+        return np.stack([kind, chunk * p + device, (k // (p * v)) * p + k % p], 1)
+    warmup = m if problem.schedule == "gpipe" else min(p - 1 - device + (extra_warmup if problem.head else 0), m)
+    kind, k = _alternating(m, warmup)
+    return np.stack([kind, np.full(len(k), device), k], 1)
 
-    order = [op("F", k) for k in range(warmup)]
-    for k in range(total - warmup):
-        order += [op("F", warmup + k), op("B", k)]
-    return order + [op("B", k) for k in range(total - warmup, total)]
+
+def _with_vocab_passes(problem: PipelineProblem, base: np.ndarray, device: int, vocab_lead: int) -> np.ndarray:
+    """Device `device` runs S(d, j), T(d, j) just before its backward of microbatch j - lead_d: the
+    farther a device is from the last stage, the earlier in its order (its backwards lag)."""
+    p, m = problem.stages, problem.microbatches
+    own = base[:, 1] == device
+    forward_at, backward_at = np.empty(m, np.int64), np.empty(m, np.int64)
+    positions = np.arange(len(base))
+    forward_at[base[own & (base[:, 0] == 0), 2]] = positions[own & (base[:, 0] == 0)]
+    backward_at[base[own & (base[:, 0] == 1), 2]] = positions[own & (base[:, 0] == 1)]
+    lead = round(vocab_lead * (p - 1 - device) / max(1, p - 1))
+    j = np.arange(m)
+    at = np.maximum(backward_at[np.maximum(0, j - lead)], forward_at + 1)
+    passes = np.concatenate([np.stack([np.full(m, 2), np.full(m, device), j], 1),
+                             np.stack([np.full(m, 3), np.full(m, device), j], 1)])
+    rows = np.concatenate([base, passes])
+    # keys: a base operation (its position, 1, 0); S(d, j) (at_j, 0, 2j); T(d, j) (at_j, 0, 2j + 1)
+    first = np.concatenate([positions, at, at])
+    second = np.concatenate([np.ones(len(base), np.int64), np.zeros(2 * m, np.int64)])
+    third = np.concatenate([np.zeros(len(base), np.int64), 2 * j, 2 * j + 1])
+    return rows[np.lexsort((third, second, first))]
+
+
+def order_arrays(problem: PipelineProblem, extra_warmup: int = 0, vocab_lead: int = 0) -> list[np.ndarray]:
+    """Each device's fixed order as rows (kind code, index, microbatch), see `device_orders`."""
+    orders = []
+    for device in range(problem.stages):
+        base = _device_order(problem, device, extra_warmup)
+        orders.append(_with_vocab_passes(problem, base, device, vocab_lead) if problem.head else base)
+    return orders
 
 
 def device_orders(problem: PipelineProblem, extra_warmup: int = 0, vocab_lead: int = 0) -> list[list[Op]]:
     """The fixed order of operations on each device (the last two matter only with sharded layers)."""
-    p, v, m = problem.stages, problem.virtual_stages, problem.microbatches
-    orders = []
-    for device in range(p):
-        if problem.schedule == "interleaved":
-            base = _interleaved(device, p, v, m)
-        elif problem.schedule == "gpipe":
-            base = [("F", device, j) for j in range(m)] + [("B", device, j) for j in range(m)]
-        else:
-            base = _one_f_one_b(device, p, m, extra_warmup if problem.head else 0)
-        if problem.head:
-            position = {op: i for i, op in enumerate(base)}
-            keyed = [((i, 1, 0), op) for i, op in enumerate(base)]
-            # device i runs S(i, j), T(i, j) just before its backward of microbatch j - lead_i: the
-            # farther a device is from the last stage, the earlier in its order (its backwards lag)
-            lead = round(vocab_lead * (p - 1 - device) / max(1, p - 1))
-            for j in range(m):
-                at = max(position[("B", device, max(0, j - lead))], position[("F", device, j)] + 1)
-                keyed += [((at, 0, j), ("S", device, j)), ((at, 0, j + 0.5), ("T", device, j))]
-            base = [op for _, op in sorted(keyed)]
-        orders.append(base)
-    return orders
+    return [[(KINDS[kind], int(index), int(j)) for kind, index, j in order.tolist()]
+            for order in order_arrays(problem, extra_warmup, vocab_lead)]
 
 
 @dataclass
@@ -101,10 +119,27 @@ class PipelineEvaluation:
     vocab_backward: list[int]  # per device: one T pass
     peak_kib: list[int]  # per device
     busy: list[int]  # per device
-    starts: dict[Op, int] = field(repr=False, default_factory=dict)
-    durations: dict[Op, int] = field(repr=False, default_factory=dict)
-    binding: dict[Op, tuple[Op | None, LagKey]] = field(repr=False, default_factory=dict)  # what it waited for
     violations: list[str] = field(default_factory=list)
+    timeline: Timeline | None = field(repr=False, default=None)
+
+    @cached_property
+    def starts(self) -> dict[Op, int]:
+        """The start time (microseconds) of every operation run, in the order they were scheduled."""
+        t = self.timeline
+        return {t.graph.op(op): int(t.start[op]) for op in np.flatnonzero(t.recorded).tolist()}
+
+    @cached_property
+    def durations(self) -> dict[Op, int]:
+        """The length (microseconds) of every operation run."""
+        t = self.timeline
+        return {t.graph.op(op): int(t.length[op]) for op in np.flatnonzero(t.recorded).tolist()}
+
+    @cached_property
+    def binding(self) -> dict[Op, tuple[Op | None, LagKey]]:
+        """What each operation waited for last: the operation and the lag between them."""
+        t = self.timeline
+        return {t.graph.op(op): (t.graph.op(t.bound_by[op]) if t.bound_by[op] >= 0 else None,
+                                 t.graph.lag_key(t.bound_lag[op])) for op in range(len(t.start))}
 
     @property
     def vocab(self) -> list[int]:
@@ -175,20 +210,23 @@ def stage_times(problem: PipelineProblem, placement: Placement
     return forward, backward, vocab_s, vocab_t
 
 
-def activation_states(order: list[Op], device: int, p: int) -> list[dict[int, int]]:
-    """Microbatches in flight per virtual stage of `device`, after each forward: the points where
-    activation memory peaks. Duplicates and states dominated by another are dropped."""
-    counts: dict[int, int] = {}
-    states: list[dict[int, int]] = []
-    for kind, index, _ in order:
-        if kind == "F":
-            counts[index] = counts.get(index, 0) + 1
-            states.append(dict(counts))
-        elif kind == "B":
-            counts[index] -= 1
-    unique = {tuple(sorted(s.items())): s for s in states}.values()
-    return [s for s in unique
-            if not any(o is not s and all(o.get(k, 0) >= n for k, n in s.items()) and o != s for o in unique)]
+def activation_states(order: np.ndarray, p: int) -> list[dict[int, int]]:
+    """Microbatches in flight per virtual stage of a device (its `order_arrays` rows), after each
+    forward: the points where activation memory peaks. Duplicates and states dominated by another
+    are dropped."""
+    passes = order[order[:, 0] <= 1]
+    chunks = np.unique(passes[:, 1])
+    step = np.where(passes[:, 0] == 0, 1, -1)[:, None] * (passes[:, 1][:, None] == chunks[None, :])
+    forward = passes[:, 0] == 0
+    # a forward followed by another leaves a state the next one dominates; runs of equal states repeat
+    peaks = np.cumsum(step, axis=0)[forward & ~np.append(forward[1:], False)]
+    changed = np.append(True, (peaks[1:] != peaks[:-1]).any(axis=1)) if len(peaks) else np.zeros(0, bool)
+    counts = np.unique(peaks[changed], axis=0)
+    kept: list[np.ndarray] = []
+    for row in counts[np.argsort(-counts.sum(axis=1), kind="stable")]:
+        if not any((other >= row).all() for other in kept):
+            kept.append(row)
+    return [{int(s): int(n) for s, n in zip(chunks, row) if n} for row in kept]
 
 
 def memory_kib(problem: PipelineProblem, placement: Placement, states: list[list[dict[int, int]]]) -> list[int]:
@@ -218,6 +256,66 @@ def memory_kib(problem: PipelineProblem, placement: Placement, states: list[list
 LagKey = tuple | None
 
 
+@dataclass(frozen=True)
+class ScheduleGraph:
+    """The iteration's precedence graph for one problem and vocabulary timing, which no placement
+    changes, as the arrays of `timeline_kernel`, the operations numbered in a topological order that
+    runs each device's order: what each waits for, and each device's activation states."""
+
+    stages: int  # S, virtual
+    devices: int  # p
+    microbatches: int
+    kind: np.ndarray  # per operation: kind code (F, B, S, T)
+    index: np.ndarray  # virtual stage or device
+    microbatch: np.ndarray
+    previous: np.ndarray  # the operation before it on its device, or -1
+    device: np.ndarray
+    pointer: np.ndarray  # operation k waits for wait[pointer[k]:pointer[k + 1]], with those lag codes
+    wait: np.ndarray
+    lag: np.ndarray
+    rank: np.ndarray  # timeline_kernel's numbering of an operation -> its number here
+    states: list[list[dict[int, int]]]  # per device: activation_states
+
+    def op(self, number: int) -> Op:
+        """The (kind, index, microbatch) of an operation number."""
+        return KINDS[self.kind[number]], int(self.index[number]), int(self.microbatch[number])
+
+    def number(self, op: Op) -> int:
+        """The operation number of (kind, index, microbatch)."""
+        kind, index, j = op
+        S, p, m = self.stages, self.devices, self.microbatches
+        return int(self.rank[(0, S * m, 2 * S * m, 2 * S * m + p * m)[KINDS.index(kind)] + index * m + j])
+
+    def lag_key(self, code: int) -> LagKey:
+        """The lag of a lag code: None, ("boundary", s), ("head", d) or ("sync", e, d)."""
+        S, p = self.stages, self.devices
+        if code == 0:
+            return None
+        if code < S:
+            return "boundary", int(code - 1)
+        if code < S + p:
+            return "head", int(code - S)
+        return "sync", int((code - S - p) // p), int((code - S - p) % p)
+
+    def lag_values(self, boundary: list[int], head: int, sync: int) -> np.ndarray:
+        """Every lag code's time, from the p2p time after each virtual stage, to the shards and of one
+        all-reduce."""
+        return np.array([0, *boundary, *([head] * self.devices), *([sync] * self.devices ** 2)], np.int64)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One simulated iteration, per operation number of `graph`."""
+
+    graph: ScheduleGraph
+    start: np.ndarray
+    length: np.ndarray
+    end: np.ndarray
+    recorded: np.ndarray  # False: a vocabulary pass of a device without shards, which does not run
+    bound_by: np.ndarray  # what it waited for last: an operation number or -1
+    bound_lag: np.ndarray  # and the lag code between them
+
+
 def critical_path(problem: PipelineProblem, result: PipelineEvaluation, end: Op | None = None) -> Counter:
     """The operations and p2p lags on a longest path of the simulated iteration (to `end`, by
     default the last operation to finish), counted by what they depend on: ("F", s) and ("B", s)
@@ -225,87 +323,76 @@ def critical_path(problem: PipelineProblem, result: PipelineEvaluation, end: Op 
     and ("sync", d, e) all-reduces. Its length
     is the time `end` finishes, for this placement; for any other placement the same path is a lower
     bound, which is what the planner's cuts use."""
-    path: Counter = Counter()
+    timeline = result.timeline
+    graph = timeline.graph
     if end is None:
-        ends = result.ends
-        end = max(ends, key=lambda o: (ends[o], o))
-    op = end
-    while op is not None:
-        kind, index, _ = op
-        path[(kind, index)] += 1
-        op, lag_key = result.binding[op]
-        if lag_key is not None:
-            path[lag_key] += 1
+        run = np.flatnonzero(timeline.recorded)
+        latest = run[timeline.end[run] == timeline.end[run].max()]
+        op = max((graph.op(o) for o in latest), default=None)
+        number = -1 if op is None else graph.number(op)
+    else:
+        number = graph.number(end)
+    return _path_from(timeline, number)
+
+
+def _path_from(timeline: Timeline, number: int) -> Counter:
+    graph = timeline.graph
+    operations, lags = timeline_kernel.path_counts(number, timeline.bound_by, timeline.bound_lag, graph.kind,
+                                                   graph.index, max(graph.stages, graph.devices),
+                                                   1 + graph.stages + graph.devices + graph.devices ** 2)
+    path: Counter = Counter()
+    for kind, index in zip(*np.nonzero(operations)):
+        path[(KINDS[kind], int(index))] = int(operations[kind, index])
+    for code in np.flatnonzero(lags):
+        path[graph.lag_key(code)] = int(lags[code])
     return path
 
 
 def device_paths(problem: PipelineProblem, result: PipelineEvaluation) -> list[Counter]:
     """A longest path to the last operation of each device (the critical path among them)."""
-    last: dict[int, Op] = {}
-    for op in result.starts:  # in the order they were scheduled, device by device
-        device = op[1] % problem.stages if op[0] not in VOCAB_PASSES else op[1]
-        last[device] = op
+    timeline = result.timeline
+    run = np.flatnonzero(timeline.recorded)
+    device = timeline.graph.device[run]
+    firsts = sorted((int(run[device == d][0]), d) for d in np.unique(device))  # devices as they first run
     paths = []
-    for op in last.values():
-        path = critical_path(problem, result, op)
+    for _, d in firsts:
+        path = _path_from(timeline, int(run[device == d][-1]))
         if path not in paths:
             paths.append(path)
     return paths
 
 
-@dataclass(frozen=True)
-class ScheduleGraph:
-    """The iteration's precedence graph for one problem and vocabulary timing, which no placement
-    changes: device orders, every operation in a topological order, and what each waits for."""
-
-    orders: list[list[Op]]
-    sequence: list[tuple[Op, int, Op | None]]  # (operation, device, previous operation on the device)
-    waits: dict[Op, list[tuple[Op, LagKey]]]
-    states: list[list[dict[int, int]]]  # per device: activation_states
-
-
-@lru_cache(maxsize=128)
 def schedule_graph(problem: PipelineProblem, extra_warmup: int = 0, vocab_lead: int = 0) -> ScheduleGraph:
-    orders = device_orders(problem, extra_warmup, vocab_lead)
-    S, p = problem.virtual_count, problem.stages
-    last_device = (S - 1) % p
+    """The graph of `problem` under one vocabulary-pass timing (built once, kept for the next calls)."""
+    return _schedule_graph(problem, extra_warmup, vocab_lead)
 
-    def boundary(s: int) -> LagKey:
-        return None if s % p == (s + 1) % p else ("boundary", s)
 
-    def head(d: int) -> LagKey:
-        return None if d == last_device else ("head", d)
-
-    waits: dict[Op, list[tuple[Op, LagKey]]] = {}
-    for order in orders:
-        for op in order:
-            kind, index, j = op
-            if kind == "F":
-                waits[op] = [(("F", index - 1, j), boundary(index - 1))] if index > 0 else []
-            elif kind == "S":
-                waits[op] = [(("F", S - 1, j), head(index))]
-            elif kind == "T":
-                waits[op] = [(("S", d, j), ("sync", d, index)) for d in range(p)]
-            elif index < S - 1:
-                waits[op] = [(("B", index + 1, j), boundary(index))]
-            else:
-                waits[op] = [(("F", S - 1, j), None)] + [(("T", d, j), head(d)) for d in range(p) if problem.head]
-    sequence: list[tuple[Op, int, Op | None]] = []
-    done: set[Op] = set()
-    position = [0] * p
-    while len(sequence) < sum(len(order) for order in orders):
-        progressed = False
-        for d, order in enumerate(orders):
-            while position[d] < len(order) and all(dep in done for dep, _ in waits[order[position[d]]]):
-                op = order[position[d]]
-                sequence.append((op, d, order[position[d] - 1] if position[d] else None))
-                done.add(op)
-                position[d] += 1
-                progressed = True
-        if not progressed:
-            raise InputError("the schedule deadlocks: an operation waits for one that comes after it")
-    states = [activation_states(order, d, p) for d, order in enumerate(orders)]
-    return ScheduleGraph(orders, sequence, waits, states)
+@lru_cache(maxsize=4)  # a planner uses a few timings at a time; each graph is ~40 bytes an operation
+def _schedule_graph(problem: PipelineProblem, extra_warmup: int, vocab_lead: int) -> ScheduleGraph:
+    S, p, m = problem.virtual_count, problem.stages, problem.microbatches
+    orders = order_arrays(problem, extra_warmup, vocab_lead)
+    offsets = np.array([0, S * m, 2 * S * m, 2 * S * m + p * m])
+    numbers = [offsets[o[:, 0]] + o[:, 1] * m + o[:, 2] for o in orders]
+    pointer, wait, lag = timeline_kernel.dependencies(S, p, m, bool(problem.head))
+    count = len(pointer) - 1
+    order, previous, device = timeline_kernel.sequence(
+        np.concatenate(numbers), np.cumsum([0, *(len(n) for n in numbers)]), pointer, wait, count)
+    if len(order) < count:
+        raise InputError("the schedule deadlocks: an operation waits for one that comes after it")
+    kind = np.searchsorted(offsets, order, side="right") - 1
+    rank = np.empty(count, np.int64)
+    rank[order] = np.arange(count)
+    waits = np.diff(pointer)[order]
+    renumbered = np.concatenate([[0], np.cumsum(waits)])
+    gather = np.repeat(pointer[order] - renumbered[:-1], waits) + np.arange(renumbered[-1])
+    before = previous[order]
+    states = [activation_states(o, p) for o in orders]
+    small = np.int32  # four bytes an entry: the graph of a million operations stays under 50 MB
+    previous = np.where(before >= 0, rank[np.maximum(before, 0)], -1)
+    return ScheduleGraph(S, p, m, kind.astype(np.int8), ((order - offsets[kind]) // m).astype(small),
+                         (order % m).astype(small), previous.astype(small),
+                         device[order].astype(small), renumbered, rank[wait[gather]].astype(small),
+                         lag[gather].astype(small), rank.astype(small), states)
 
 
 def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluation:
@@ -313,40 +400,31 @@ def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluati
     without shards has no vocabulary passes (they pass straight through)."""
     check_placement(problem, placement)
     graph = schedule_graph(problem, placement.extra_warmup, placement.vocab_lead)
-    holds = [any(row[d] for row in placement.shards) for d in range(problem.stages)]
+    holds = np.array([any(row[d] for row in placement.shards) for d in range(problem.stages)])
     forward, backward, vocab_s, vocab_t = stage_times(problem, placement)
-    duration = {"F": forward, "B": backward, "S": vocab_s, "T": vocab_t}
+    duration = np.zeros((4, max(problem.virtual_count, problem.stages)), np.int64)
+    for row, times in enumerate((forward, backward, vocab_s, vocab_t)):
+        duration[row, :len(times)] = times
     comm = problem.tables.comm_after
-    lag = {("boundary", s): comm[placement.stage_layers(problem, s)[-1]] for s in range(problem.virtual_count - 1)}
-    lag.update({("head", d): comm[problem.head_start - 1] for d in range(problem.stages)})
-    sync = problem.tables.sync[sum(holds)]  # every ("sync", d, e) lag: one all-reduce
-    lag[None] = 0
-    starts: dict[Op, int] = {}
-    ends: dict[Op, int] = {}
-    durations: dict[Op, int] = {}
-    binding: dict[Op, tuple[Op | None, LagKey]] = {}
-    busy = [0] * problem.stages
-    for op, d, previous in graph.sequence:
-        start = ends[previous] if previous is not None else 0
-        binding[op] = (previous, None)
-        if op[0] in VOCAB_PASSES and not holds[d]:
-            ends[op] = start
-            continue
-        for dep, key in graph.waits[op]:
-            if dep[0] in VOCAB_PASSES and not holds[dep[1]]:
-                continue
-            ready = ends[dep] + (sync if key is not None and key[0] == "sync" else lag[key])
-            if ready > start:
-                start, binding[op] = ready, (dep, key)
-        length = duration[op[0]][op[1]]
-        starts[op], ends[op], durations[op] = start, start + length, length
-        busy[d] += length
-    iteration = max(ends.values(), default=0)
+    lags = graph.lag_values([comm[placement.stage_layers(problem, s)[-1]] for s in range(problem.virtual_count - 1)],
+                            comm[problem.head_start - 1], problem.tables.sync[int(holds.sum())])
+    start, length, end, recorded, bound_by, bound_lag, busy = timeline_kernel.simulate_timeline(
+        graph.previous, graph.device, graph.kind, graph.index, graph.pointer, graph.wait, graph.lag,
+        duration, lags, holds, problem.stages)
+    iteration = int(end[recorded].max()) if recorded.any() else 0
     peaks = memory_kib(problem, placement, graph.states)
     violations = [f"device {d} needs {kib * 1024 / 1e9:.2f} GB, its cap is {problem.memory_gb[d]:g} GB"
                   for d, kib in enumerate(peaks) if kib > problem.tables.capacity_kib[d]]
-    return PipelineEvaluation(iteration, forward, backward, vocab_s, vocab_t, peaks, busy, starts, durations, binding,
-                              violations)
+    return PipelineEvaluation(iteration, forward, backward, vocab_s, vocab_t, peaks, busy.tolist(), violations,
+                              Timeline(graph, start, length, end, recorded, bound_by, bound_lag))
+
+
+def fits(problem: PipelineProblem, placement: Placement) -> bool:
+    """Whether `placement` meets every memory cap (what `simulate` finds, without the timeline)."""
+    check_placement(problem, placement)
+    graph = schedule_graph(problem, placement.extra_warmup, placement.vocab_lead)
+    return all(kib <= cap for kib, cap in zip(memory_kib(problem, placement, graph.states),
+                                             problem.tables.capacity_kib))
 
 
 def evaluate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluation:

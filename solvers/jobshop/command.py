@@ -80,6 +80,8 @@ def report_jobshop(problem: JobShop | JobShopVariant, result: Result, options: R
     else:
         click.echo(summary_line(result))
     if result.solution is None:
+        if "reason" in result.metrics:
+            click.echo(f"error: {shop.name}: no schedule: {result.metrics['reason']}", err=True)
         return
     if options.output:
         write_schedule(options.output, shop, result)

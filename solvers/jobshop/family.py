@@ -39,8 +39,9 @@ JOBSHOP = Family(
         "cpsat: our model (dispatch + tabu warm start, tight horizon); cpsat-plain: the textbook "
         "model; lns: dispatch, then large-neighbourhood search with small CP-SAT models; "
         "pdr: the learned dispatching rule (greedy, on the instance and on its reversal: the shorter); "
-        "pdr-sample:K: the best of K of its schedules (the greedy ones always complete, sampling "
-        "stops at the time limit; rollouts=MADE/K says how many ran); "
+        "pdr-sample:K: the best of K of its schedules (sampling stops at the time limit; "
+        "rollouts=MADE/K says how many ran); a rule that cannot finish its first schedule in the time "
+        "limit returns none (exit 1); "
         "pdr:RULE: one static dispatching rule, no search (RULE: " + ", ".join(RULES) +
         "; add ':active' for an active instead of a non-delay schedule)."),
     report=report_jobshop,

@@ -17,6 +17,7 @@ from cpsched.instances.catalog import best_known_for
 from cpsched.instances.errors import InputError
 from cpsched.instances.jobshop.problem import JobShop, Schedule, evaluate
 from cpsched.learned_pdr import best_dispatch, dispatch_spec, dispatch_within
+from cpsched.learned_pdr.learned import DeadlinePassed
 from cpsched.learned_pdr.rules import RuleSpec, parse_rule_spec
 from cpsched.solvers.cpsat import Progress, ProgressCallback, Tracker, run_cpsat
 from cpsched.solvers.jobshop.lns import lns
@@ -69,6 +70,7 @@ AUTO_LARGE_OPERATIONS = 5_000  # from this many operations `auto` uses LARGE_REC
 KERNEL_NOTE = ("preparing the tabu-search kernel (compiled once after installing, about 10 s; the time limit "
                "starts after it)")
 DISPATCH_SHARE = 0.1  # "best" tries rules for at most this share of the time limit (one always runs)
+FIRST_RULE_SHARE = 0.5  # past this share the first rule gives way to the rank-order schedule (learned_pdr.rules)
 MODEL_BYTES_PER_OPERATION = 30_000  # CP-SAT peak per operation: 1.8 GB after 30 s on 1000 x 100, plus margin
 SEARCH_BYTES_PER_OPERATION = 5_000  # dispatch, tabu and LNS peak per operation on 1000 x 100, plus margin
 
@@ -125,12 +127,14 @@ def warm_start_spec(text: str) -> str:
 
 
 def warm_start_schedule(problem: JobShop, spec: str, deadline: float, seed: int,
-                        offer: Callable[[Schedule, int], None], weights: str | None = None) -> Schedule:
+                        offer: Callable[[Schedule, int], None], weights: str | None = None,
+                        first_deadline: float | None = None) -> Schedule:
     """The dispatched schedule a recipe starts from: a rule spec, or "best" of the rules in time
-    (`pdr-sample` samples until `deadline`). Each schedule is offered (with its makespan) as it
-    comes, so Ctrl-C meanwhile loses none of them."""
+    (`pdr-sample` samples until `deadline`; the first rule may run until `first_deadline`). Each
+    schedule is offered (with its makespan) as it comes, so Ctrl-C meanwhile loses none of them."""
     if spec == "best":
-        return best_dispatch(problem, deadline=deadline, on_improvement=offer, weights=weights)
+        return best_dispatch(problem, deadline=deadline, on_improvement=offer, weights=weights,
+                             first_deadline=first_deadline)
     schedule = dispatch_spec(problem, spec, seed, weights, stop_sampling_at=deadline, on_rollout=offer)
     offer(schedule, problem.makespan_of(schedule.starts))
     return schedule
@@ -179,7 +183,7 @@ def solve_jobshop(
     try:
         if recipe.warm_start is not None:
             warm_start_schedule(problem, recipe.warm_start, started + DISPATCH_SHARE * time_limit, seed,
-                                offer_dispatched, weights)
+                                offer_dispatched, weights, first_deadline=started + FIRST_RULE_SHARE * time_limit)
             if recipe.local_search_share > 0:
                 improved = tabu_search(
                     problem, best, deadline=started + recipe.local_search_share * time_limit, seed=seed,
@@ -229,12 +233,19 @@ def solve_dispatch(problem: JobShop, spec: str | RuleSpec, method: str, *, time_
                    progress: ProgressCallback | None = None, weights: str | None = None) -> Result:
     """One dispatching rule, no search: the baseline every other method must beat (milliseconds for
     a static rule, two rollouts of the network for `pdr`). `pdr-sample:K` samples until
-    `time_limit` (its greedy schedules always complete) or Ctrl-C, keeping the best; the metrics
-    say how many rollouts it made."""
+    `time_limit` or Ctrl-C, keeping the best; the metrics say how many rollouts it made. A rule
+    whose first schedule is not done at `time_limit` returns none, saying so (the limit is kept)."""
     tracker = Tracker(time.monotonic(), progress)
     tracker.report(bound=problem.lower_bound)
-    done = dispatch_within(problem, spec, seed, weights, stop_sampling_at=tracker.started + time_limit,
-                           on_improvement=lambda _, makespan: tracker.report(objective=makespan))
+    try:
+        done = dispatch_within(problem, spec, seed, weights, stop_sampling_at=tracker.started + time_limit,
+                               on_improvement=lambda _, makespan: tracker.report(objective=makespan),
+                               deadline=tracker.started + time_limit)
+    except DeadlinePassed:
+        result = finish_result(problem, None, "unknown", None, method, tracker, found_by="dispatch")
+        result.metrics["reason"] = (f"the rule did not finish its schedule within the time limit ({time_limit:g} s): "
+                                    "give a longer --time-limit")
+        return result
     tracker.report(objective=problem.makespan_of(done.schedule.starts))
     return finish_result(problem, done.schedule, "feasible", None, method, tracker, done.interrupted,
                          found_by="dispatch", extra_metrics=done.metrics())

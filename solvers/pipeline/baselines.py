@@ -22,13 +22,14 @@ block --recompute-num-layers N`), which is what a user would do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from cpsched.instances.pipeline.problem import PipelineProblem, Placement, recompute_classes
-from cpsched.instances.pipeline.schedule import evaluate, schedule_graph
+from cpsched.instances.pipeline.schedule import evaluate, fits, schedule_graph
 
 BODY_KINDS = frozenset({"decoder", "moe_decoder", "transformer", "layer", "block"})
 
@@ -73,31 +74,32 @@ def _fit(problem: PipelineProblem, counts: list[int] | None) -> Placement | None
     if counts is None:
         return None
     plain = Placement.from_counts(problem, counts)
-    if evaluate(problem, plain).feasible or not any(x.recompute for x in problem.chain):
+    if fits(problem, plain) or not any(x.recompute for x in problem.chain):
         return plain
     low, high = 0, max(counts)  # infeasible at low; try the largest first
     fitted = Placement.from_counts(problem, counts, _block_recompute(problem, counts, high))
-    if not evaluate(problem, fitted).feasible:
+    if not fits(problem, fitted):
         return plain
     while high - low > 1:
         middle = (low + high) // 2
         candidate = Placement.from_counts(problem, counts, _block_recompute(problem, counts, middle))
-        if evaluate(problem, candidate).feasible:
+        if fits(problem, candidate):
             high, fitted = middle, candidate
         else:
             low = middle
     return fitted
 
 
-def megatron_uniform(problem: PipelineProblem) -> Placement | None:
+def megatron_uniform(problem: PipelineProblem, deadline: float | None = None) -> Placement | None:
     first, end = _body(problem)
     return _fit(problem, _counts_with_extras(problem, _even(end - first, problem.virtual_count)))
 
 
-def megatron_override(problem: PipelineProblem) -> Placement | None:
+def megatron_override(problem: PipelineProblem, deadline: float | None = None) -> Placement | None:
     """First- and last-stage decoder counts a, b with the rest even: every pair whose rest divides
     evenly over the middle stages (what Megatron accepts) and every pair up to two layers more than
-    even (the rest's remainder on the later or the earlier middle stages); the fastest that fits."""
+    even (the rest's remainder on the later or the earlier middle stages); the fastest that fits,
+    among those tried before `deadline` (the even split first)."""
     first, end = _body(problem)
     n, S = end - first, problem.virtual_count
     best, best_time = None, None
@@ -110,18 +112,23 @@ def megatron_override(problem: PipelineProblem) -> Placement | None:
         # the middle's remainder on its later or on its earlier stages
         candidates = [[a, *middle, b] for a, b in sorted(pairs)
                       for middle in {tuple(_even(n - a - b, S - 2)), tuple(_even(n - a - b, S - 2))[::-1]}]
-    for body in candidates:
+    even = _even(n, S)
+    tried = sorted(range(len(candidates)), key=lambda k: sum(abs(x - y) for x, y in zip(candidates[k], even)))
+    for number, k in enumerate(tried):  # near the even split first; ties go to the earlier candidate
+        if number and deadline is not None and time.monotonic() >= deadline:
+            break
+        body = candidates[k]
         placement = _fit(problem, _counts_with_extras(problem, body))
         if placement is None:
             continue
         result = evaluate(problem, placement)
-        key = (not result.feasible, result.iteration)
+        key = (not result.feasible, result.iteration, k)
         if best_time is None or key < best_time:
             best, best_time = placement, key
     return best
 
 
-def deepspeed_uniform(problem: PipelineProblem) -> Placement | None:
+def deepspeed_uniform(problem: PipelineProblem, deadline: float | None = None) -> Placement | None:
     """Every chain layer counts one; the remainder to the later stages."""
     return _fit(problem, _even(problem.head_start, problem.virtual_count))
 
@@ -146,7 +153,7 @@ def _min_max_split(weights: np.ndarray, parts: int) -> list[int]:
     return counts[::-1]
 
 
-def deepspeed_parameters(problem: PipelineProblem) -> Placement | None:
+def deepspeed_parameters(problem: PipelineProblem, deadline: float | None = None) -> Placement | None:
     params = np.array([layer.params for layer in problem.chain], dtype=float)
     return _fit(problem, _min_max_split(params, problem.virtual_count))
 
@@ -236,13 +243,13 @@ def _dp(problem: PipelineProblem, costs: StageCosts, cap: float, combine: str) -
     return float(best[L]), counts[::-1]
 
 
-def pipedream(problem: PipelineProblem) -> Placement | None:
+def pipedream(problem: PipelineProblem, deadline: float | None = None) -> Placement | None:
     costs = stage_costs(problem)
     found = _dp(problem, costs, np.inf, "max")
     return None if found is None else _placement(problem, found[1], costs)
 
 
-def alpa(problem: PipelineProblem) -> Placement | None:
+def alpa(problem: PipelineProblem, deadline: float | None = None) -> Placement | None:
     """Alpa's stage construction: for each bound t_max on the slowest stage, the split minimising
     the sum of stage times; keep the best sum + (m - 1) x t_max (with Alpa's early exit)."""
     m = problem.microbatches
@@ -261,7 +268,8 @@ def alpa(problem: PipelineProblem) -> Placement | None:
     return None if best_counts is None else _placement(problem, best_counts, costs)
 
 
-BASELINES: dict[str, Callable[[PipelineProblem], Placement | None]] = {
+SWEEPS = frozenset({"megatron-override"})  # the baselines that try many splits, cut at their deadline
+BASELINES: dict[str, Callable[..., Placement | None]] = {  # (problem, deadline=None)
     "megatron-uniform": megatron_uniform,
     "megatron-override": megatron_override,
     "deepspeed-parameters": deepspeed_parameters,

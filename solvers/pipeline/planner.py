@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from cpsched.cpmodels.pipeline import build
@@ -12,7 +13,7 @@ from cpsched.instances.errors import InputError
 from cpsched.instances.pipeline.problem import GB, KIB, TICKS_PER_MS, PipelineProblem, Placement
 from cpsched.instances.pipeline.schedule import PipelineEvaluation, device_paths, evaluate, schedule_graph
 from cpsched.solvers.cpsat import ProgressCallback, Tracker, run_cpsat
-from cpsched.solvers.pipeline.baselines import BASELINES
+from cpsched.solvers.pipeline.baselines import BASELINES, SWEEPS
 from cpsched.solvers.result import Result
 from cpsched.solvers.units import ms, progress_in_ms, trace_in_ms
 
@@ -25,13 +26,22 @@ SHARD_TIMINGS = [(extra, lead) for extra in range(0, 9) for lead in range(0, 9)]
 
 
 
-def baseline_placements(problem: PipelineProblem) -> dict[str, tuple[Placement | None, PipelineEvaluation | None]]:
-    """Every baseline's placement and its simulated evaluation (None where it has no split)."""
+def baseline_placements(problem: PipelineProblem, deadline: float | None = None, paths: list | None = None,
+                        cut: set | None = None) -> dict[str, tuple[Placement | None, PipelineEvaluation | None]]:
+    """Every baseline's placement and its simulated evaluation (None where it has no split), the
+    sweeps cut at `deadline` (their names go to `cut`); the critical paths of each go to `paths`. The
+    evaluations keep no timeline (a million operations each on long pipelines)."""
+    cut = set() if cut is None else cut
     found = {}
-    for name, method in BASELINES.items():
-        placement = method(problem)
-        found[name] = (placement, None if placement is None else evaluate(problem, placement))
-    return found
+    for name in sorted(BASELINES, key=lambda name: name in SWEEPS):  # the sweeps last, as long as time allows
+        placement = BASELINES[name](problem, deadline)
+        if name in SWEEPS and deadline is not None and time.monotonic() >= deadline:
+            cut.add(name)
+        evaluation = None if placement is None else evaluate(problem, placement)
+        if evaluation is not None and paths is not None:
+            paths.extend(device_paths(problem, evaluation))
+        found[name] = (placement, None if evaluation is None else replace(evaluation, timeline=None))
+    return {name: found[name] for name in BASELINES}
 
 
 def best_baseline(baselines: dict) -> tuple[str, Placement, PipelineEvaluation] | None:
@@ -112,11 +122,11 @@ def _stage_rows(problem: PipelineProblem, placement: Placement, result: Pipeline
 
 def pipeline_result(problem: PipelineProblem, placement: Placement | None, method: str, status: str,
                     started: float, baselines: dict, tracker: Tracker | None = None,
-                    bound: float | None = None, interrupted: bool = False) -> Result:
+                    bound: float | None = None, interrupted: bool = False, cut: set = frozenset()) -> Result:
     """A Result for `placement`, checked by the simulator, with the baselines beside it."""
     metrics: dict = {"instance": problem.name, "size": problem.size, "interrupted": interrupted,
                      "baselines": {name: (None if e is None else {"iteration_ms": e.iteration_ms,
-                                                                  "fits": e.feasible})
+                                                                  "fits": e.feasible, "cut": name in cut})
                                    for name, (_, e) in baselines.items()}}
     objective = None
     if placement is not None:
@@ -142,12 +152,13 @@ def pipeline_result(problem: PipelineProblem, placement: Placement | None, metho
     return Result(status, objective, bound, placement, method, time.monotonic() - started, trace, metrics)
 
 
-def solve_baseline(problem: PipelineProblem, name: str, **_options) -> Result:
+def solve_baseline(problem: PipelineProblem, name: str, *, time_limit: float = 60.0, **_options) -> Result:
     started = time.monotonic()
-    baselines = baseline_placements(problem)
+    cut: set[str] = set()
+    baselines = baseline_placements(problem, started + time_limit, cut=cut)
     placement, evaluation = baselines[name]
     status = "feasible" if evaluation is not None and evaluation.feasible else "infeasible"
-    return pipeline_result(problem, placement, name, status, started, baselines)
+    return pipeline_result(problem, placement, name, status, started, baselines, cut=cut)
 
 
 def neighbour_placements(problem: PipelineProblem, placement: Placement) -> list[Placement]:
@@ -187,7 +198,7 @@ class _Search:
 
 
 def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: float, tracker: Tracker,
-                    workers: int, seed: int, known: list[PipelineEvaluation] = (),
+                    workers: int, seed: int, known: list[Counter] = (),
                     master_parameters: dict | None = None, shards_on_last: bool = False) -> _Search:
     """Minimise the iteration time exactly, by cuts: CP-SAT solves the placement problem with the
     iteration time bounded below by paths through the schedule (the master); the simulator runs the
@@ -206,9 +217,12 @@ def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: 
         tracker.report(objective=result.iteration)
         for path in device_paths(problem, result):
             built.add_path(path)
-    probes = [] if hint is None else [evaluate(problem, probe) for probe in neighbour_placements(problem, hint)]
-    for result in [*known, *probes]:
-        for path in device_paths(problem, result):
+    for path in known:
+        built.add_path(path)
+    for probe in [] if hint is None else neighbour_placements(problem, hint):
+        if time.monotonic() >= deadline:
+            break
+        for path in device_paths(problem, evaluate(problem, probe)):
             built.add_path(path)
     added: set[frozenset] = set()
     scratch = Tracker(time.monotonic())  # the master's own objective is a bound, not an iteration time
@@ -237,18 +251,21 @@ def path_cut_search(problem: PipelineProblem, hint: Placement | None, deadline: 
             return best
         if outcome.status != "optimal" or outcome.interrupted or time.monotonic() >= deadline:
             break
-        neighbours = [(q, evaluate(problem, q)) for q in neighbour_placements(problem, placement)]
-        for q, r in neighbours:
+        # the cuts: the paths of the master's placement and of its neighbours (new ones only)
+        paths = device_paths(problem, result)
+        for q in neighbour_placements(problem, placement):
+            if time.monotonic() >= deadline:
+                break
+            r = evaluate(problem, q)
             if r.feasible and r.iteration < best.iteration:
                 best.placement, best.iteration = q, r.iteration
                 tracker.report(objective=r.iteration)
-        # the cuts: the paths of the master's placement and of its neighbours (new ones only)
-        for r in [result, *(r for _, r in neighbours)]:
-            for path in device_paths(problem, r):
-                key = frozenset(path.items())
-                if key not in added:
-                    added.add(key)
-                    built.add_path(path)
+            paths += device_paths(problem, r)
+        for path in paths:
+            key = frozenset(path.items())
+            if key not in added:
+                added.add(key)
+                built.add_path(path)
     best.status = "feasible" if best.placement is not None else "unknown"
     best.bound = bound or None
     return best
@@ -276,9 +293,10 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
     started = time.monotonic()
     deadline = started + time_limit
     tracker = Tracker(started, progress_in_ms(progress))
-    baselines = baseline_placements(problem)
+    known: list[Counter] = []  # the baselines' critical paths, all of the plain timing
+    cut: set[str] = set()
+    baselines = baseline_placements(problem, started + time_limit / 4, known, cut)
     best = best_baseline(baselines)
-    known = [e for _, e in baselines.values() if e is not None]
     plans: list[tuple[Placement | None, bool]] = [(None if best is None else best[1], False)]  # (hint, on last)
     free_bound = None
     if problem.head:
@@ -295,7 +313,7 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
         if number == 1 and problem.head and searches[0].placement is not None:
             hint = searches[0].placement  # the general search starts from the best plan without spread shards
         share = (deadline - time.monotonic()) / (len(plans) - number)
-        same_timing = [e for e in known if hint is None or (hint.extra_warmup, hint.vocab_lead) == (0, 0)]
+        same_timing = known if hint is None or (hint.extra_warmup, hint.vocab_lead) == (0, 0) else []
         search = path_cut_search(problem, hint, time.monotonic() + share, tracker, workers, seed, same_timing,
                                  master_parameters, shards_on_last=on_last)
         searches.append(search)
@@ -305,7 +323,7 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
     if not found:
         general = [search for search, (_, on_last) in zip(searches, plans) if not on_last]
         status = "infeasible" if general and all(search.status == "infeasible" for search in general) else "unknown"
-        result = pipeline_result(problem, None, "cpsat", status, started, baselines, tracker)
+        result = pipeline_result(problem, None, "cpsat", status, started, baselines, tracker, cut=cut)
         if status == "infeasible":
             result.metrics["reason"] = infeasibility_reason(problem)
         return result
@@ -315,4 +333,4 @@ def solve_cpsat(problem: PipelineProblem, *, time_limit: float = 60.0, workers: 
     bound = free_bound if problem.head else searches[0].bound
     status = "optimal" if bound is not None and winner.iteration <= bound else "feasible"
     return pipeline_result(problem, winner.placement, "cpsat", status, started, baselines, tracker,
-                           bound=ms(bound), interrupted=interrupted)
+                           bound=ms(bound), interrupted=interrupted, cut=cut)

@@ -35,7 +35,12 @@ def baseline_line(result: Result) -> str:
         else:
             ratio = f" ({entry['iteration_ms'] / result.objective:.3f}x)" if result.objective else ""
             parts.append(f"{name}={entry['iteration_ms']:.2f}ms{ratio}")
-    return "baselines: " + "  ".join(parts)
+        if entry is not None and entry.get("cut"):
+            parts[-1] += "(cut)"
+    line = "baselines: " + "  ".join(parts)
+    if any(entry is not None and entry.get("cut") for entry in result.metrics.get("baselines", {}).values()):
+        line += "  [(cut): the sweep stopped at its share of the time limit; a longer limit tries every split]"
+    return line
 
 
 def summary_line(result: Result) -> str:
