@@ -61,7 +61,8 @@ def _leaves(document, path=()):
         yield path
 
 
-def _set(document, path, value):
+def replaced(document, path: tuple, value: object):
+    """A copy of `document` with `value` at `path` (keys and list indices)."""
     changed = copy.deepcopy(document)
     target = changed
     for key in path[:-1]:
@@ -80,7 +81,7 @@ def _mutations(document: dict, per_field: int) -> list[tuple[str, dict]]:
             continue
         for _ in range(per_field):
             value = VALUES[next(rotation)]
-            found.append((f"{'.'.join(map(str, path))}={value!r}", _set(document, path, value)))
+            found.append((f"{'.'.join(map(str, path))}={value!r}", replaced(document, path, value)))
     return found
 
 
@@ -135,16 +136,16 @@ def _documents(workdir: Path) -> dict[str, dict]:
 def _extremes(documents: dict[str, dict]) -> list[tuple[str, str, dict]]:
     """Valid or nearly valid shapes that cost time or memory."""
     pipeline, experts, offload = documents["pipeline"], documents["experts"], documents["offload"]
-    found = [("pipeline", f"microbatches={m}", _set(pipeline, ("pipeline", "microbatches"), m))
+    found = [("pipeline", f"microbatches={m}", replaced(pipeline, ("pipeline", "microbatches"), m))
              for m in (10_000, 100_000, 250_000, 10**7)]
-    found += [("pipeline", "stages=100000", _set(pipeline, ("pipeline", "stages"), 100_000)),
-              ("pipeline", "20000 layers", _set(pipeline, ("layers",), pipeline["layers"][:1]
+    found += [("pipeline", "stages=100000", replaced(pipeline, ("pipeline", "stages"), 100_000)),
+              ("pipeline", "20000 layers", replaced(pipeline, ("layers",), pipeline["layers"][:1]
                                                  + [pipeline["layers"][1]] * 20_000 + pipeline["layers"][-1:]))]
     for key in ("gpus_per_node", "nodes", "slots_per_gpu"):
         for value in (10**5, 10**7):
             if key in experts.get("topology", {}):
-                found.append(("experts", f"topology.{key}={value}", _set(experts, ("topology", key), value)))
-    found += [("offload", f"{n} subgroups", _set(offload, ("subgroups",), offload["subgroups"][:1] * n))
+                found.append(("experts", f"topology.{key}={value}", replaced(experts, ("topology", key), value)))
+    found += [("offload", f"{n} subgroups", replaced(offload, ("subgroups",), offload["subgroups"][:1] * n))
               for n in (10_000, 1_000_000)]
     return found
 

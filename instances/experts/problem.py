@@ -349,6 +349,8 @@ def experts_from_json(document: dict, source: str, name: str) -> ExpertProblem:
         raise InputError(error.message, source=source) from None
     except (TypeError, ValueError) as error:
         raise InputError(f"a field has the wrong type or shape: {error}", source=source) from None
+    except OverflowError:  # int() of an infinity, or a count beyond 64 bits
+        raise InputError("a number is out of range (an infinity, or beyond 2^63)", source=source) from None
 
 
 def read_experts_npz(path: str | Path) -> ExpertProblem:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cpsched.instances.errors import InputError
-from cpsched.instances.jobshop.problem import JobShop, Schedule
+from cpsched.instances.jobshop.problem import MAX_MACHINES, JobShop, Schedule
 from cpsched.instances.serialization import parse_json
 from cpsched.instances.validation import integer
 
@@ -75,6 +75,15 @@ def _numbered_lines(text: str) -> Iterator[tuple[int, list[str]]]:
             yield number, tokens
 
 
+def _machine_count(token: object, source: str, line: int | None = None) -> int:
+    """The header's number of machines: refused past MAX_MACHINES before anything is allocated."""
+    n_machines = integer(token, "number of machines", source, line, minimum=1)
+    if n_machines > MAX_MACHINES:
+        raise InputError(f"{n_machines} machines is more than the {MAX_MACHINES:,} cpsched schedules (each machine "
+                         "holds state in every method)", source=source, line=line)
+    return n_machines
+
+
 def _check_machine(machine: int, n_machines: int, source: str, line: int) -> None:
     if not 0 <= machine < n_machines:
         raise InputError(
@@ -97,7 +106,7 @@ def _parse_standard(text: str, source: str, name: str) -> JobShop:
             line=line,
         )
     n_jobs = integer(tokens[0], "number of jobs", source, line, minimum=1)
-    n_machines = integer(tokens[1], "number of machines", source, line, minimum=1)
+    n_machines = _machine_count(tokens[1], source, line)
     jobs: list[list[tuple[int, int]]] = []
     for line, tokens in lines:
         if len(jobs) == n_jobs:
@@ -144,7 +153,7 @@ def _parse_taillard(text: str, source: str, name: str) -> JobShop:
     if len(tokens) < 2:
         raise InputError("expected 'n_jobs n_machines ...' after the header", source=source, line=line)
     n_jobs = integer(tokens[0], "number of jobs", source, line, minimum=1)
-    n_machines = integer(tokens[1], "number of machines", source, line, minimum=1)
+    n_machines = _machine_count(tokens[1], source, line)
     durations = _taillard_block(lines, "times", n_jobs, n_machines, source, "duration")
     machines = _taillard_block(lines, "machines", n_jobs, n_machines, source, "machine")
     jobs = []
@@ -207,6 +216,7 @@ def _parse_json(text: str, source: str, name: str) -> JobShop:
     n_machines = document.get("machines")
     if isinstance(n_machines, bool) or not isinstance(n_machines, int) or n_machines < 1:
         raise InputError("'machines' must be a positive integer (the number of machines)", source=source)
+    _machine_count(n_machines, source)
     jobs = document.get("jobs")
     if not isinstance(jobs, list) or not jobs:
         raise InputError("'jobs' must be a non-empty list of jobs", source=source)

@@ -19,6 +19,8 @@ from cpsched.instances.errors import InputError
 from cpsched.instances.serialization import JsonSolution
 from cpsched.instances.validation import LARGEST, integer
 
+MAX_MACHINES = 1_000_000  # a billion would allocate 16 GB before any operation is read
+
 
 @dataclass(frozen=True, eq=False)
 class JobShop:
@@ -33,6 +35,9 @@ class JobShop:
     def __post_init__(self) -> None:
         for array in (self.machines, self.durations, self.job_starts):
             array.setflags(write=False)
+        if self.n_machines > MAX_MACHINES:
+            raise InputError(f"{self.name}: {self.n_machines} machines is more than the {MAX_MACHINES:,} cpsched "
+                             "schedules (each machine holds state in every method)")
         if self.n_jobs < 1 or np.any(np.diff(self.job_starts) < 1):
             raise InputError(f"{self.name}: every job needs at least one operation")
         if self.machines.min() < 0 or self.machines.max() >= self.n_machines:

@@ -182,7 +182,7 @@ class OffloadTables:
             gpu_update=ticks(params / problem.gpu_adam_params_per_s, "a GPU Adam update"),
             state_down=ticks(params * problem.state_bytes / (problem.d2h_gbps * GB), "a state download"),
             release=release,
-            update_release=np.maximum(release, whole(np.array([round(problem.update_after_ms * TICKS_PER_MS)]),
+            update_release=np.maximum(release, whole(np.round(np.array([problem.update_after_ms * TICKS_PER_MS])),
                                                      "update_after_ms")[0]),
             state_size=whole(np.ceil(params * problem.state_bytes - EXACT), "a subgroup's state"),
             capacity_times=np.array(list(capacity), dtype=np.int64),  # steps closer than a tick: the last wins

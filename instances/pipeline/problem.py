@@ -24,6 +24,7 @@ SCHEDULES = ("1f1b", "interleaved", "gpipe")
 # Forwards, backwards and vocabulary passes of one iteration that the simulator takes: about 2 s to
 # build the timeline and 40 bytes an operation, so every method keeps its time limit (docs/pipeline.md)
 MAX_OPERATIONS = 4_000_000
+MAX_LAYERS = 2048  # the DPs' segment tables: 580 MB at 2,000 layers, 20,000 ran out of 24 GB
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,9 @@ LAYER_NUMBERS = ("forward_ms", "backward_ms", "params", "activation_bytes", "out
 def _check_layers(problem: PipelineProblem) -> None:
     """Every layer's numbers finite and not negative, as the file reader requires (the one check for
     both: a problem built in Python is checked the same way)."""
+    if len(problem.layers) > MAX_LAYERS:
+        raise InputError(f"{len(problem.layers)} layers is more than the {MAX_LAYERS:,} cpsched plans (the baselines' "
+                         "DPs keep a table per pair of cut points): merge layers into blocks", source=problem.name)
     for i, layer in enumerate(problem.layers):
         for key in LAYER_NUMBERS:
             _number(_plain(getattr(layer, key)), f"layers[{i}].{key}", problem.name)
