@@ -210,7 +210,7 @@ def stage_times(problem: PipelineProblem, placement: Placement
     return forward, backward, vocab_s, vocab_t
 
 
-def activation_states(order: np.ndarray, p: int) -> list[dict[int, int]]:
+def activation_states(order: np.ndarray) -> list[dict[int, int]]:
     """Microbatches in flight per virtual stage of a device (its `order_arrays` rows), after each
     forward: the points where activation memory peaks. Duplicates and states dominated by another
     are dropped."""
@@ -310,7 +310,6 @@ class Timeline:
     graph: ScheduleGraph
     start: np.ndarray
     length: np.ndarray
-    end: np.ndarray
     recorded: np.ndarray  # False: a vocabulary pass of a device without shards, which does not run
     bound_by: np.ndarray  # what it waited for last: an operation number or -1
     bound_lag: np.ndarray  # and the lag code between them
@@ -327,7 +326,8 @@ def critical_path(problem: PipelineProblem, result: PipelineEvaluation, end: Op 
     graph = timeline.graph
     if end is None:
         run = np.flatnonzero(timeline.recorded)
-        latest = run[timeline.end[run] == timeline.end[run].max()]
+        ends = timeline.start[run] + timeline.length[run]
+        latest = run[ends == ends.max()]
         op = max((graph.op(o) for o in latest), default=None)
         number = -1 if op is None else graph.number(op)
     else:
@@ -353,10 +353,10 @@ def device_paths(problem: PipelineProblem, result: PipelineEvaluation) -> list[C
     timeline = result.timeline
     run = np.flatnonzero(timeline.recorded)
     device = timeline.graph.device[run]
-    firsts = sorted((int(run[device == d][0]), d) for d in np.unique(device))  # devices as they first run
+    own = {d: run[device == d] for d in np.unique(device).tolist()}
     paths = []
-    for _, d in firsts:
-        path = _path_from(timeline, int(run[device == d][-1]))
+    for d in sorted(own, key=lambda d: own[d][0]):  # devices in the order they first run
+        path = _path_from(timeline, int(own[d][-1]))
         if path not in paths:
             paths.append(path)
     return paths
@@ -386,7 +386,7 @@ def _schedule_graph(problem: PipelineProblem, extra_warmup: int, vocab_lead: int
     renumbered = np.concatenate([[0], np.cumsum(waits)])
     gather = np.repeat(pointer[order] - renumbered[:-1], waits) + np.arange(renumbered[-1])
     before = previous[order]
-    states = [activation_states(o, p) for o in orders]
+    states = [activation_states(o) for o in orders]
     small = np.int32  # four bytes an entry: the graph of a million operations stays under 50 MB
     previous = np.where(before >= 0, rank[np.maximum(before, 0)], -1)
     return ScheduleGraph(S, p, m, kind.astype(np.int8), ((order - offsets[kind]) // m).astype(small),
@@ -414,17 +414,21 @@ def simulate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluati
     iteration = int(end[recorded].max()) if recorded.any() else 0
     peaks = memory_kib(problem, placement, graph.states)
     violations = [f"device {d} needs {kib * 1024 / 1e9:.2f} GB, its cap is {problem.memory_gb[d]:g} GB"
-                  for d, kib in enumerate(peaks) if kib > problem.tables.capacity_kib[d]]
+                  for d in _over_cap(problem, peaks) for kib in [peaks[d]]]
     return PipelineEvaluation(iteration, forward, backward, vocab_s, vocab_t, peaks, busy.tolist(), violations,
-                              Timeline(graph, start, length, end, recorded, bound_by, bound_lag))
+                              Timeline(graph, start, length, recorded, bound_by, bound_lag))
+
+
+def _over_cap(problem: PipelineProblem, peaks: list[int]) -> list[int]:
+    """The devices whose peak memory (KiB) is over their cap."""
+    return [d for d, kib in enumerate(peaks) if kib > problem.tables.capacity_kib[d]]
 
 
 def fits(problem: PipelineProblem, placement: Placement) -> bool:
     """Whether `placement` meets every memory cap (what `simulate` finds, without the timeline)."""
     check_placement(problem, placement)
     graph = schedule_graph(problem, placement.extra_warmup, placement.vocab_lead)
-    return all(kib <= cap for kib, cap in zip(memory_kib(problem, placement, graph.states),
-                                             problem.tables.capacity_kib))
+    return not _over_cap(problem, memory_kib(problem, placement, graph.states))
 
 
 def evaluate(problem: PipelineProblem, placement: Placement) -> PipelineEvaluation:
